@@ -1,0 +1,42 @@
+// The full test suite, as the README's quick start and CI run it: install what is missing, then
+// type-check, run every vitest project (Node and headless Chromium), and build the PWA.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ensureChromium, ensureNodeModules, root } from './setup.mjs';
+
+ensureNodeModules();
+ensureChromium();
+
+const steps = [
+  ['type-check', 'npx', ['tsc', '--noEmit']],
+  ['unit and browser tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json']],
+  ['PWA build', 'npx', ['next', 'build']],
+];
+
+mkdirSync(path.join(root, 'test-results'), { recursive: true });
+let failedStep = null;
+for (const [name, cmd, args] of steps) {
+  console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+  if (r.status !== 0) {
+    failedStep = name;
+    break;
+  }
+}
+
+let passed = 0;
+let failed = 0;
+try {
+  const report = JSON.parse(readFileSync(path.join(root, 'test-results/vitest.json'), 'utf8'));
+  passed = report.numPassedTests;
+  failed = report.numFailedTests;
+} catch {
+  // No report: the run stopped before vitest; the failed step below says why.
+}
+if (failedStep) {
+  console.log(`\n${failedStep} failed`);
+  failed = Math.max(failed, 1);
+}
+console.log(`\ntests: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && !failedStep ? 0 : 1);
