@@ -16,6 +16,19 @@ const chromiumArgs = [
 export default defineConfig({
   // Tests import ../shared/vectors from beside the repository.
   server: { fs: { allow: ['..'] } },
+  // Pre-bundled up front so the browser run does not discover them mid-run and reload.
+  optimizeDeps: {
+    include: [
+      '@noble/curves/nist.js',
+      '@noble/hashes/hkdf.js',
+      '@noble/hashes/hmac.js',
+      '@noble/hashes/legacy.js',
+      '@noble/hashes/sha2.js',
+      '@bufbuild/protobuf',
+      '@bufbuild/protobuf/codegenv2',
+      'fast-check',
+    ],
+  },
   test: {
     projects: [
       {
