@@ -43,6 +43,17 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Real servers started by the tests (sandbox, bridge, TLS, WebSockets) on loopback.
+          name: 'integration',
+          environment: 'node',
+          include: ['tests/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           // lib/ must run unchanged in a browser: every lib suite runs again in real Chromium (tooling
           // tests need Node's fs and child_process and stay Node-only).
           name: 'chromium',
