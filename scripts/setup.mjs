@@ -16,7 +16,9 @@ export function ensureNodeModules() {
   const marker = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
   if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
-    run('npm ci --no-audit --no-fund');
+    // `npm install` rather than `npm ci`: with this machine's omit-lockfile-registry-resolved setting the lockfile
+    // leaves out other platforms' optional binaries, which `npm ci` refuses; install still pins every version.
+    run('npm install --no-audit --no-fund');
   }
 }
 
