@@ -16,7 +16,7 @@ import {
   expectDer,
   expectOnlyDer,
   readUnsignedInteger,
-} from './ecdsa-der';
+} from '../codec/der';
 import { subtle } from './subtle';
 
 export interface LegacyPublicIdentity {

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { p256 } from '@noble/curves/nist.js';
 import { fromHex, toHex } from '../../../lib/codec/bytes';
 import { DecodeError, EncodeError } from '../../../lib/errors';
-import { der, ecdsaDerToRaw, ecdsaRawToDer, readDer, readUnsignedInteger, unsignedInteger } from '../../../lib/crypto/ecdsa-der';
+import { der, readDer, readUnsignedInteger, unsignedInteger } from '../../../lib/codec/der';
+import { ecdsaDerToRaw, ecdsaRawToDer } from '../../../lib/crypto/ecdsa-der';
 import { subtle } from '../../../lib/crypto/subtle';
 import vectors from '../../vectors';
 

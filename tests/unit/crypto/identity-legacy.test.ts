@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, fromBase64, fromHex, toHex } from '../../../lib/codec/bytes';
 import { CeruleanError, DecodeError, EncodeError } from '../../../lib/errors';
-import { der, expectDer, unsignedInteger } from '../../../lib/crypto/ecdsa-der';
+import { der, expectDer, unsignedInteger } from '../../../lib/codec/der';
 import {
   type LegacyIdentity,
   encodePublicIdentity,
