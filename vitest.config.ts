@@ -27,6 +27,9 @@ export default defineConfig({
       '@bufbuild/protobuf',
       '@bufbuild/protobuf/codegenv2',
       'fast-check',
+      'reflect-metadata',
+      '@peculiar/x509',
+      '@reclaimprotocol/tls',
     ],
   },
   test: {

@@ -51,6 +51,8 @@ export interface Courier {
   pendingCount(token: Uint8Array): number;
   /** Mutable fault switches. */
   readonly faults: CourierFaults;
+  /** Whether a base token was minted for the push key with this SPKI fingerprint (hex SHA-256). */
+  isTokenBoundToKey(token: Uint8Array, keyId: string): boolean;
   /** Cuts a token's connection without a word (a network drop); false if it was not connected. */
   drop(token: Uint8Array): boolean;
   /** Sends 0x17 with a redirect reason to a token's connection and closes it; false if it was not connected. */
@@ -93,6 +95,10 @@ class CourierService implements Courier, CourierCore {
       this.timer.unref();
     }
     deps.log.info('courier.start', { queued: this.queue.size });
+  }
+
+  isTokenBoundToKey(token: Uint8Array, keyId: string): boolean {
+    return this.tokens.isBoundTo(token, keyId);
   }
 
   handleConnection(socket: TLSSocket): void {

@@ -92,6 +92,11 @@ export class TokenRegistry {
     return hex;
   }
 
+  /** Whether `token` is the base token minted for the key with fingerprint `keyId` (IDS x-push-token checks). */
+  isBoundTo(token: Uint8Array, keyId: string): boolean {
+    return this.store.get<BaseTokenRecord>(TOKENS, toHex(token))?.key === keyId;
+  }
+
   /** A base or scoped token this courier issued, or undefined. */
   resolve(tokenHex: string): ResolvedToken | undefined {
     if (this.store.get<BaseTokenRecord>(TOKENS, tokenHex)) return { base: tokenHex };
