@@ -1,7 +1,7 @@
-// `npm start`: the whole local system on this machine. Today that is the PWA (static export) served on
-// loopback; the sandbox and the bridge join here as they land. Prints what to open.
-import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+// `npm start`: the whole local system on this machine: the sandbox (Apple's services, local), the byte bridge
+// (with the sandbox's host map) and the PWA (static export) on loopback. Prints what to open.
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { ensureNodeModules, root } from './setup.mjs';
@@ -43,15 +43,76 @@ function resolve(urlPath) {
   return null;
 }
 
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const dataDir = path.resolve(root, process.env.CERULEAN_SANDBOX_DATA ?? '.sandbox-data');
+const hostMapFile = path.join(dataDir, 'host-map.json');
+const children = [];
+let shuttingDown = false;
+let server;
+
+function child(name, args, env = {}) {
+  const p = spawn(tsx, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  p.stdout.on('data', () => {}); // the banner is summarised below; logs go to stderr
+  p.on('exit', (code, signal) => {
+    if (!shuttingDown) {
+      console.error(`${name} exited (${signal ?? code}); stopping`);
+      shutdown(1);
+    }
+  });
+  children.push(p);
+  return p;
+}
+
+async function waitFor(what, check, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// The sandbox rewrites host-map.json on every start; the bridge reads it once, so it starts after.
+const started = Date.now();
+child('sandbox', ['sandbox/main.ts', '--data-dir', dataDir]);
+await waitFor('the sandbox', () => existsSync(hostMapFile) && statSync(hostMapFile).mtimeMs >= started - 1000);
+const bridgePort = Number(process.env.CERULEAN_BRIDGE_PORT ?? 8787);
+child('bridge', ['bridge/main.ts'], { CERULEAN_BRIDGE_HOSTMAP: hostMapFile, CERULEAN_BRIDGE_PORT: String(bridgePort) });
+await waitFor('the bridge', () =>
+  fetch(`http://127.0.0.1:${bridgePort}/healthz`).then((r) => r.ok, () => false),
+);
+const hostMap = JSON.parse(readFileSync(hostMapFile, 'utf8'));
+
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
-const server = http.createServer((req, res) => {
+server = http.createServer((req, res) => {
   const file = resolve(req.url ?? '/') ?? path.join(outDir, '404.html');
   const status = file.endsWith('404.html') && !(req.url ?? '').startsWith('/404') ? 404 : 200;
   res.writeHead(status, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
   createReadStream(file).pipe(res);
 });
 server.listen(port, host, () => {
-  console.log(`\nCerulean is running.\n  PWA: http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/\n(Ctrl-C to stop)`);
+  console.log(
+    [
+      '',
+      'Cerulean is running.',
+      `  PWA:            http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/   <- open this`,
+      `  bridge:         ws://127.0.0.1:${bridgePort}/tunnel/<host>:<port>`,
+      `  sandbox admin:  ${hostMap.admin ?? '(disabled)'}   (test accounts, 2FA codes, SMS, relay codes)`,
+      `  sandbox CA:     ${hostMap.caFile}`,
+      `  host map:       ${hostMapFile}`,
+      '(Ctrl-C to stop)',
+    ].join('\n'),
+  );
 });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close(() => process.exit(0)));
+
+function shutdown(code) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  server?.close();
+  for (const c of children) c.kill('SIGTERM');
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() =>
+    process.exit(code),
+  );
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => shutdown(0));
