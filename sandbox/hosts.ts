@@ -23,8 +23,11 @@ export const HOSTS = {
 
 export const COURIER_HOSTNAME = 'courier.push.apple.com';
 export const COURIER_SANDBOX_HOSTNAME = 'courier.sandbox.push.apple.com';
-/** What the sandbox's APNs bag announces as `APNSCourierHostcount`; the host map covers 1…count. */
-export const DEFAULT_COURIER_HOST_COUNT = 10;
+/**
+ * What the sandbox's APNs bag announces as `APNSCourierHostcount`. 50 as Apple's bag: beeper/imessage and pypush
+ * `main` hard-code hosts 1…50 instead of reading the bag, and the host map must have every name they may dial.
+ */
+export const DEFAULT_COURIER_HOST_COUNT = 50;
 /** 5223, and 443 as apsd's alternate port (apns.md §1.2). */
 export const COURIER_PORTS = [5223, 443] as const;
 
@@ -76,10 +79,13 @@ export const SERVER_IDENTITIES: readonly ServerIdentity[] = [
   { name: 'relay', sans: [HOSTS.relay] },
 ];
 
-/** `host:port` keys of every courier name a client may dial: numbered (1…count), bare, Windows and sandbox. */
+/**
+ * `host:port` keys of every courier name a client may dial: numbered, bare, Windows and sandbox. Clients disagree
+ * on the range (0…count, 1…count, 1…count−1, or a hard-coded 1…50), so the map covers 0…max(count, 50).
+ */
 export function courierHostKeys(count: number = DEFAULT_COURIER_HOST_COUNT): string[] {
   const names = [COURIER_HOSTNAME, COURIER_SANDBOX_HOSTNAME, 'windows.courier.push.apple.com'];
-  for (let n = 1; n <= count; n++) names.push(`${n}-${COURIER_HOSTNAME}`, `${n}-${COURIER_SANDBOX_HOSTNAME}`);
+  for (let n = 0; n <= Math.max(count, DEFAULT_COURIER_HOST_COUNT); n++) names.push(`${n}-${COURIER_HOSTNAME}`, `${n}-${COURIER_SANDBOX_HOSTNAME}`);
   return names.flatMap((h) => COURIER_PORTS.map((p) => `${h}:${p}`));
 }
 

@@ -98,13 +98,16 @@ export class QueryService {
   }
 
   private owns(userId: string, uri: string): boolean {
-    return this.deps.registrations.devicesForUri(this.options.service, uri).some((r) => r.userId === userId);
+    return this.current(uri).some((r) => r.userId === userId);
+  }
+
+  /** Devices registered for `uri` whose ID certificate has not lapsed (what getDependentRegistrations shows too). */
+  private current(uri: string) {
+    return this.deps.registrations.devicesForUri(this.options.service, uri).filter((r) => this.deps.registrations.isCurrent(r));
   }
 
   private identitiesFor(uri: string, selfUri: string, subService: string | undefined): PlistDict & { identities: PlistDict[] } {
-    const regs = this.deps.registrations
-      .devicesForUri(this.options.service, uri)
-      .filter((r) => subService === undefined || r.subServices.includes(subService));
+    const regs = this.current(uri).filter((r) => subService === undefined || r.subServices.includes(subService));
     const devices = newestPerToken(regs);
     const now = this.deps.clock.now();
     const expiresAt = now + this.options.sessionTokenExpiresSeconds * 1000;

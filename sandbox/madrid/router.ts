@@ -260,7 +260,8 @@ export class MadridRouter {
     const want = comparableUri(uri);
     return this.deps.registrations
       .forToken(this.options.service, token)
-      .some((r: DeviceRegistration) => (subService === undefined || r.subServices.includes(subService)) && r.uris.some((u) => comparableUri(u) === want));
+      // A device whose ID certificate lapsed is no longer registered: it neither sends nor receives.
+      .some((r: DeviceRegistration) => this.deps.registrations.isCurrent(r) && (subService === undefined || r.subServices.includes(subService)) && r.uris.some((u) => comparableUri(u) === want));
   }
 }
 

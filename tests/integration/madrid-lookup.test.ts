@@ -128,6 +128,13 @@ describe('lookup', () => {
     expect(await b1.none((r) => r.dict['c'] === 97)).toBe(true);
   });
 
+  test('a device whose ID certificate lapsed drops out of lookups', async () => {
+    const { alice, bob, a1, b2 } = await world();
+    await w.register(b2, bob, [BOB], { clientData: BOB2_CLIENT_DATA, subServices: [], idCertNotAfter: w.h.clock.now() - 1 });
+    const ids = await a1.identities(alice, ALICE, [BOB]);
+    expect(ids.get(BOB)).toHaveLength(1);
+  });
+
   test('lookups reflect registration changes at once', async () => {
     const { alice, a1, b2 } = await world();
     await w.registrations.removeToken(MADRID, b2.token);

@@ -79,11 +79,12 @@ describe('sandbox trust and hosts', () => {
     for (const h of HTTPS_HOSTS) expect(map.hosts[`${h}:443`]).toBe(https);
     for (const h of HTTP_HOSTS) expect(map.hosts[`${h}:80`]).toBe(`127.0.0.1:${sb.ports.http}`);
     const courier = `127.0.0.1:${sb.ports.tls.courier}`;
-    for (let n = 1; n <= 10; n++) {
+    // The bag says 10, but clients that hard-code 1…50 must still find every numbered host.
+    for (let n = 0; n <= 50; n++) {
       expect(map.hosts[`${n}-courier.push.apple.com:5223`]).toBe(courier);
       expect(map.hosts[`${n}-courier.push.apple.com:443`]).toBe(courier);
     }
-    expect(map.hosts['11-courier.push.apple.com:5223']).toBeUndefined();
+    expect(map.hosts['51-courier.push.apple.com:5223']).toBeUndefined();
     expect(map.hosts['courier.push.apple.com:5223']).toBe(courier);
     expect(map.hosts['init.push.apple.com:443']).toBe(https);
   });
