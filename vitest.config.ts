@@ -30,6 +30,7 @@ export default defineConfig({
       'reflect-metadata',
       '@peculiar/x509',
       '@reclaimprotocol/tls',
+      'idb',
     ],
   },
   test: {
