@@ -41,6 +41,8 @@ export interface ActivationOptions {
   /** Fields not given are made up the way [BG] does: a random serial and UDID on a Mac. */
   deviceInfo?: Partial<DeviceInfo>;
   fairPlay?: FairPlayIdentity;
+  /** Only for the Node headless client, whose file store wraps keys; browsers keep the key non-extractable. */
+  extractable?: boolean;
 }
 
 export interface ActivatedDevice {
@@ -68,7 +70,7 @@ const MAX_REASON_LENGTH = 300;
 
 export async function activateDevice(options: ActivationOptions): Promise<ActivatedDevice> {
   const deviceInfo = completeDeviceInfo(options.deviceInfo);
-  const keys = (await subtle().generateKey(RSA_SHA1, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await subtle().generateKey(RSA_SHA1, options.extractable ?? false, ['sign', 'verify'])) as CryptoKeyPair;
   const csrPem = await certificateRequest(keys, deviceInfo.uniqueDeviceId);
   const body = utf8(new URLSearchParams({ 'activation-info': await activationInfo(deviceInfo, csrPem, options.fairPlay) }).toString());
   const res = await options.http({

@@ -50,12 +50,17 @@ const RSA_ENCRYPTION_OID = new Uint8Array([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0
 const MIN_MODULUS_BITS = 1280;
 const MAX_MODULUS_BITS = 4096;
 
-export async function generateLegacyIdentity(): Promise<LegacyIdentity> {
+/**
+ * A fresh identity. Private keys are non-extractable; `extractable` exists only for the Node headless client,
+ * whose file store must wrap keys with a passphrase (browsers keep CryptoKeys in IndexedDB as they are).
+ */
+export async function generateLegacyIdentity(opts: { extractable?: boolean } = {}): Promise<LegacyIdentity> {
+  const extractable = opts.extractable ?? false;
   const [signing, encryption] = await Promise.all([
-    subtle().generateKey(ECDSA_P256, false, ['sign', 'verify']),
+    subtle().generateKey(ECDSA_P256, extractable, ['sign', 'verify']),
     subtle().generateKey(
       { ...RSA_OAEP_SHA1, modulusLength: 1280, publicExponent: new Uint8Array([1, 0, 1]) },
-      false,
+      extractable,
       ['encrypt', 'decrypt'],
     ),
   ]);

@@ -107,10 +107,17 @@ function checkTimestamp(timestamp: number): void {
   if (!Number.isFinite(timestamp)) throw new CryptoError('bad-timestamp', 'prekey timestamp must be a finite number');
 }
 
-/** A fresh NGM identity; both private keys are non-extractable. */
-export async function generateNgmIdentity(nowSeconds = Math.floor(Date.now() / 1000)): Promise<NgmIdentity> {
+/** A fresh NGM identity; both private keys are non-extractable unless `extractable` (Node file store only). */
+export async function generateNgmIdentity(
+  nowSeconds = Math.floor(Date.now() / 1000),
+  opts: { extractable?: boolean } = {},
+): Promise<NgmIdentity> {
   checkTimestamp(nowSeconds);
-  const [device, prekey] = await Promise.all([generateCompactKeyPair('ecdsa'), generateCompactKeyPair('ecdh')]);
+  const extractable = opts.extractable ?? false;
+  const [device, prekey] = await Promise.all([
+    generateCompactKeyPair('ecdsa', extractable),
+    generateCompactKeyPair('ecdh', extractable),
+  ]);
   return assemble(device, prekey, nowSeconds, await signPrekey(device, prekey.compact, nowSeconds));
 }
 

@@ -35,10 +35,10 @@ function x509Crypto(): Crypto {
   return { subtle: subtle() } as unknown as Crypto;
 }
 
-/** A fresh auth key pair; the private key is not extractable. */
-export async function generateAuthKey(): Promise<CryptoKeyPair> {
+/** A fresh auth key pair; the private key is not extractable unless `extractable` (Node file store only). */
+export async function generateAuthKey(opts: { extractable?: boolean } = {}): Promise<CryptoKeyPair> {
   try {
-    return (await subtle().generateKey(AUTH_KEY_ALGORITHM, false, ['sign', 'verify'])) as CryptoKeyPair;
+    return (await subtle().generateKey(AUTH_KEY_ALGORITHM, opts.extractable ?? false, ['sign', 'verify'])) as CryptoKeyPair;
   } catch (e) {
     throw new CryptoError('keygen-failed', 'WebCrypto could not generate the RSA auth key', { cause: e });
   }
