@@ -21,7 +21,8 @@ export function toStorable(value: unknown, what: string, depth = 0): StorableVal
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new StoreError('bad-input', `${what} holds a non-finite number`);
-    return value;
+    // JSON (the file store) has no -0; every engine stores 0 so they all read back the same value.
+    return Object.is(value, -0) ? 0 : value;
   }
   if (value instanceof Uint8Array) return Uint8Array.from(value);
   if (isCryptoKey(value)) return value;

@@ -41,6 +41,11 @@ describe('value codec', () => {
     expect(back).toEqual(value);
   });
 
+  it('stores -0 as 0, which JSON can carry', () => {
+    expect(Object.is(toStorable(-0, 'v'), 0)).toBe(true);
+    expect(decodeValue(JSON.parse(JSON.stringify(encodeValue(toStorable([-0], 'v'), noKeys))), noKeys)).toEqual([0]);
+  });
+
   it('round-trips any storable value', () => {
     const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string(), fc.uint8Array({ maxLength: 16 }));
     const { value } = fc.letrec((tie) => ({
