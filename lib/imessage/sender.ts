@@ -468,35 +468,33 @@ export function chunkEnvelopes(
 ): { envelopes: Uint8Array[]; tooLarge: Set<DtlEntry> } {
   const envelopes: Uint8Array[] = [];
   const tooLarge = new Set<DtlEntry>();
-  let current: DtlEntry[] = [];
-  let currentBytes: Uint8Array | undefined;
-  let messageId = randomMessageId();
-  const encode = (destinations: DtlEntry[]) =>
+  const encode = (destinations: DtlEntry[], messageId: number) =>
     encodeEnvelope({ ...base, destinations, messageId, chunkNumber: envelopes.length + 1 });
+  // Each entry is encoded once, alone, to learn what it adds; chunks are filled by that estimate, which can only
+  // overshoot (shared strings are written once), and each chunk is encoded for real once, shrinking it in the rare
+  // case that wider object references push it over. Encoding every candidate chunk would be quadratic in fan-out.
+  const probeId = randomMessageId();
+  const emptyLength = encode([], probeId).length;
+  const costs = new Map<DtlEntry, number>();
   for (const entry of entries) {
-    if (current.length < MAX_ENTRIES_PER_ENVELOPE) {
-      const candidate = encode([...current, entry]);
-      if (candidate.length <= maxBytes) {
-        current.push(entry);
-        currentBytes = candidate;
-        continue;
-      }
-    }
-    if (currentBytes) {
-      envelopes.push(currentBytes);
-      messageId = randomMessageId();
-    }
-    current = [];
-    currentBytes = undefined;
-    const alone = encode([entry]);
-    if (alone.length <= maxBytes) {
-      current = [entry];
-      currentBytes = alone;
-    } else {
-      tooLarge.add(entry);
-    }
+    const alone = encode([entry], probeId).length;
+    if (alone > maxBytes) tooLarge.add(entry);
+    else costs.set(entry, alone - emptyLength);
   }
-  if (currentBytes) envelopes.push(currentBytes);
+  let pending = entries.filter((e) => costs.has(e));
+  while (pending.length > 0) {
+    let take = 0;
+    let estimate = emptyLength;
+    while (take < pending.length && take < MAX_ENTRIES_PER_ENVELOPE && (take === 0 || estimate + costs.get(pending[take]!)! <= maxBytes)) {
+      estimate += costs.get(pending[take]!)!;
+      take++;
+    }
+    const messageId = randomMessageId();
+    let bytes = encode(pending.slice(0, take), messageId);
+    while (bytes.length > maxBytes && take > 1) bytes = encode(pending.slice(0, --take), messageId);
+    envelopes.push(bytes);
+    pending = pending.slice(take);
+  }
   return { envelopes, tooLarge };
 }
 
