@@ -229,9 +229,11 @@ export class CourierClient {
 
   /**
    * Sends `payload` upstream on `topic` (to the topic's backend, e.g. IDS for com.apple.madrid). Resolves when the
-   * courier acks it with status 0; held while disconnected.
+   * courier acks it with status 0; held while disconnected. `messageId` is the frame's 4-byte id: iMessage
+   * envelopes carry the same number as `i` (imessage.md §1.2); without it, or if it is already awaiting an ack,
+   * a fresh random id is used.
    */
-  async send(topic: string, payload: Uint8Array): Promise<void> {
+  async send(topic: string, payload: Uint8Array, opts: { messageId?: number } = {}): Promise<void> {
     if (this.isFinished()) throw this.finalError();
     if (payload.length > MAX_PAYLOAD) {
       throw new ApnsError('message-too-large', `an upstream payload is at most ${MAX_PAYLOAD} bytes`);
@@ -242,7 +244,7 @@ export class CourierClient {
     const hash = topicHashOf(topic);
     // Queued before the first await, so messages leave in the order send() was called.
     return new Promise<void>((resolve, reject) => {
-      this.outbox.push({ id: this.newMessageId(), topicHash: hash, payload: payload.slice(), resolve, reject, tooEarly: 0 });
+      this.outbox.push({ id: this.messageIdFor(opts.messageId), topicHash: hash, payload: payload.slice(), resolve, reject, tooEarly: 0 });
       this.flushOutbox();
     });
   }
@@ -604,8 +606,17 @@ export class CourierClient {
     for (;;) {
       const b = randomBytes(4);
       const id = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-      if (id !== 0 && !this.awaitingAck.has(id) && !this.outbox.some((o) => o.id === id)) return id;
+      if (this.idIsFree(id)) return id;
     }
+  }
+
+  /** The caller's id when it is a free, non-zero u32 (acks are matched by id, so two in flight must differ). */
+  private messageIdFor(wanted: number | undefined): number {
+    return wanted !== undefined && Number.isInteger(wanted) && wanted <= 0xffffffff && this.idIsFree(wanted) ? wanted : this.newMessageId();
+  }
+
+  private idIsFree(id: number): boolean {
+    return id !== 0 && !this.awaitingAck.has(id) && !this.outbox.some((o) => o.id === id);
   }
 }
 

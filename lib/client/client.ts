@@ -8,8 +8,8 @@
 // Background: a timer renews the registration before the ID certificates expire; IDS control notices and peers'
 // cache-invalidate messages trigger lookups of the account's own handles, whose new devices become security events.
 //
-// The envelope `i` (courier message id, imessage.md §1.2) is chosen by the engine while CourierClient.send picks
-// its own frame id, so the two differ; no server is known to compare them.
+// The envelope `i` is the courier frame's message id too (imessage.md §1.2): the engine hands it to the transport,
+// which passes it to CourierClient.send.
 import { CourierClient } from '../apns/courier-client';
 import { toHex } from '../codec/bytes';
 import { userAgent, lookupUserAgent } from '../ids/device';
@@ -427,7 +427,7 @@ export class CeruleanClient {
     const device: LocalDevice = { pushToken: token, handles, legacy: keys.legacy, ngm: keys.ngm, userAgent: userAgent(account.device!) };
     const sender = new MessageSender({
       device,
-      transport: { send: (topic, payload) => this.requireCourier().send(topic, payload) },
+      transport: { send: (topic, payload, messageId) => this.requireCourier().send(topic, payload, { messageId }) },
       directory: this.directory,
       counters: storeCounters(this.store),
       log: this.log,

@@ -12,7 +12,8 @@ export const IDS_CONTROL_TOPIC = 'com.apple.private.ids';
 
 /** Upstream courier sends; resolves once the courier accepted the frame (its 0x0B ack). */
 export interface MessageTransport {
-  send(topic: string, payload: Uint8Array): Promise<void>;
+  /** `messageId` is the envelope's `i`, which the courier frame should carry as its id too (§1.2). */
+  send(topic: string, payload: Uint8Array, messageId?: number): Promise<void>;
 }
 
 /**

@@ -281,7 +281,7 @@ export class MessageSender {
     const sentEntries = addressed.filter((a) => a.entry && !tooLarge.has(a.entry));
     const wait = req.noResponse ? undefined : this.expectAcks(uuid, sentEntries);
     try {
-      for (const bytes of envelopes) await this.transport.send(MADRID_TOPIC, bytes);
+      for (const { bytes, messageId } of envelopes) await this.transport.send(MADRID_TOPIC, bytes, messageId);
       await wait?.done;
     } finally {
       if (wait) this.stopWaiting(uuid, wait);
@@ -452,7 +452,7 @@ export class MessageSender {
   /** c:101 to the one device that sent `incoming` (§7.1); `from` is that device's identity from our lookup. */
   async sendDeliveryReceipt(incoming: IncomingNotification, from: PeerIdentity): Promise<void> {
     const envelope = deliveryReceiptEnvelope(incoming, { userAgent: this.device.userAgent, sessionToken: from.sessionToken });
-    await this.transport.send(MADRID_TOPIC, encodeEnvelope(envelope));
+    await this.transport.send(MADRID_TOPIC, encodeEnvelope(envelope), envelope.messageId);
   }
 }
 
@@ -465,8 +465,8 @@ export function chunkEnvelopes(
   base: Omit<SendEnvelope, 'destinations' | 'messageId' | 'chunkNumber'>,
   entries: DtlEntry[],
   maxBytes: number,
-): { envelopes: Uint8Array[]; tooLarge: Set<DtlEntry> } {
-  const envelopes: Uint8Array[] = [];
+): { envelopes: { bytes: Uint8Array; messageId: number }[]; tooLarge: Set<DtlEntry> } {
+  const envelopes: { bytes: Uint8Array; messageId: number }[] = [];
   const tooLarge = new Set<DtlEntry>();
   const encode = (destinations: DtlEntry[], messageId: number) =>
     encodeEnvelope({ ...base, destinations, messageId, chunkNumber: envelopes.length + 1 });
@@ -492,7 +492,7 @@ export function chunkEnvelopes(
     const messageId = randomMessageId();
     let bytes = encode(pending.slice(0, take), messageId);
     while (bytes.length > maxBytes && take > 1) bytes = encode(pending.slice(0, --take), messageId);
-    envelopes.push(bytes);
+    envelopes.push({ bytes, messageId });
     pending = pending.slice(take);
   }
   return { envelopes, tooLarge };

@@ -504,6 +504,20 @@ describe('CourierClient: upstream', () => {
     await Promise.all([first, second]);
   });
 
+  it("uses the caller's message id (an envelope's i) unless it is already in flight", async () => {
+    const h = harness();
+    const end = await connected(h);
+    const first = h.client.send(MADRID, utf8('one'), { messageId: 0x12345678 });
+    const second = h.client.send(MADRID, utf8('two'), { messageId: 0x12345678 });
+    const a = await end.expect('upstreamNotification');
+    const b = await end.expect('upstreamNotification');
+    expect(a.messageId).toBe(0x12345678);
+    expect(b.messageId).not.toBe(0x12345678);
+    end.send('ack', { messageId: a.messageId, status: 0 });
+    end.send('ack', { messageId: b.messageId, status: 0 });
+    await Promise.all([first, second]);
+  });
+
   it('sends in call order', async () => {
     const h = harness();
     const end = await connected(h);

@@ -418,7 +418,9 @@ describe('chunking', () => {
     const base = { command: 101, version: 8, uuid: new Uint8Array(16), senderUri: ALICE, extra: {} };
     const { envelopes, tooLarge } = chunkEnvelopes(base, entries, 15360);
     expect(tooLarge.size).toBe(0);
-    const decoded = envelopes.map(decodeEnvelope);
+    const decoded = envelopes.map((e) => decodeEnvelope(e.bytes));
+    expect(decoded.map((e) => e.messageId)).toEqual(envelopes.map((e) => e.messageId));
+    expect(new Set(decoded.map((e) => e.messageId)).size).toBe(3);
     expect(decoded.map((e) => e.destinations.length)).toEqual([MAX_ENTRIES_PER_ENVELOPE, MAX_ENTRIES_PER_ENVELOPE, 1]);
     expect(decoded.map((e) => e.chunkNumber)).toEqual([1, 2, 3]);
     expect(decoded.flatMap((e) => e.destinations.map((d) => d.token[0]))).toEqual(entries.map((_, i) => i));

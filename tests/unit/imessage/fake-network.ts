@@ -137,7 +137,7 @@ export class FakeDevice {
     this.local = { pushToken: token, handles, legacy: keys.legacy, ngm: keys.ngm, userAgent: UA };
     this.sender = new MessageSender({
       device: this.local,
-      transport: { send: (topic, payload) => network.route(this, topic, payload) },
+      transport: { send: (topic, payload, messageId) => network.route(this, topic, payload, messageId) },
       directory: this.directory,
       counters: this.counters,
       log: this.log,
@@ -245,10 +245,12 @@ export class FakeNetwork {
   }
 
   /** The courier + madrid router: called by a device's transport. */
-  async route(from: FakeDevice, topic: string, bytes: Uint8Array): Promise<void> {
+  async route(from: FakeDevice, topic: string, bytes: Uint8Array, frameId?: number): Promise<void> {
     if (bytes.length > this.maxEnvelopeBytes) throw new Error(`courier rejects a ${bytes.length}-byte payload`);
     const dict = decodeEnvelopeDict(bytes);
     const envelope = parseEnvelope(dict);
+    // imessage.md §1.2: the envelope's `i` is the courier frame's message id.
+    if (frameId !== envelope.messageId) throw new Error(`frame id ${frameId} differs from the envelope's i ${envelope.messageId}`);
     this.sent.push({ from, topic, size: bytes.length, envelope });
     const noResponse = envelope.noResponse === true;
     if (!this.devicesFor(envelope.senderUri).includes(from)) {
