@@ -206,20 +206,18 @@ export class TestClient {
       const enc = new PackedEncoder();
       const dec = new PackedFrameDecoder();
       this.encode = (f) => enc.encode(apnsToPacked(f, 'toServer', { payload: plistPayloadCodec }));
-      socket.on('data', (chunk: Buffer) => {
-        for (const p of dec.push(new Uint8Array(chunk))) {
-          this.packedReceived.push(p);
-          this.received.push(packedToApns(p, 'toClient', { payload: plistPayloadCodec }));
-        }
-        this.wake();
-      });
+      socket.on('data', (chunk: Buffer) =>
+        this.take(() =>
+          dec.push(new Uint8Array(chunk)).map((p) => {
+            this.packedReceived.push(p);
+            return packedToApns(p, 'toClient', { payload: plistPayloadCodec });
+          }),
+        ),
+      );
     } else {
       const dec = new FrameDecoder();
       this.encode = encodeFrame;
-      socket.on('data', (chunk: Buffer) => {
-        this.received.push(...dec.push(new Uint8Array(chunk)));
-        this.wake();
-      });
+      socket.on('data', (chunk: Buffer) => this.take(() => dec.push(new Uint8Array(chunk))));
     }
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
@@ -243,6 +241,11 @@ export class TestClient {
       socket.once('secureConnect', resolve);
       socket.once('error', reject);
     });
+    return TestClient.over(socket);
+  }
+
+  /** Wraps a connected TLS socket; the negotiated ALPN picks the framing. */
+  static over(socket: tls.TLSSocket): TestClient {
     return new TestClient(socket, socket.alpnProtocol === 'apns-pack-v1');
   }
 
@@ -306,6 +309,12 @@ export class TestClient {
     return parseConnectResponse(await this.next(0x08));
   }
 
+  /** A keep-alive round trip: every frame sent before it has been handled by the server when this resolves. */
+  async roundTrip(): Promise<void> {
+    this.send('keepAlive', {});
+    await this.next(0x0d);
+  }
+
   async waitClosed(timeoutMs = 3000): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
@@ -314,8 +323,19 @@ export class TestClient {
     return result;
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.socket.destroy();
+    return this.closed;
+  }
+
+  // A server frame this client cannot decode ends the connection (and fails whatever waits on it), like a real client.
+  private take(decode: () => ApnsFrame[]): void {
+    try {
+      this.received.push(...decode());
+    } catch {
+      this.socket.destroy();
+    }
+    this.wake();
   }
 
   private wake(): void {

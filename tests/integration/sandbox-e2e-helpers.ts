@@ -11,34 +11,15 @@ import https from 'node:https';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
-import {
-  buildConnect,
-  buildMessage,
-  parseAck,
-  parseConnectResponse,
-  parseNotification,
-  type ApnsMessageType,
-  type ConnectResponse,
-  type MessageInput,
-} from '../../lib/codec/apns-commands';
-import { FrameDecoder, encodeFrame, type ApnsFrame } from '../../lib/codec/apns-frame';
-import {
-  LEGACY_ALPN,
-  PACKED_ALPN,
-  PackedEncoder,
-  PackedFrameDecoder,
-  apnsToPacked,
-  packedToApns,
-  packedToPlist,
-  plistToPacked,
-  type PayloadCodec,
-} from '../../lib/codec/apns-packed';
+import { buildConnect, parseAck, parseConnectResponse, parseNotification, type ConnectResponse } from '../../lib/codec/apns-commands';
+import { LEGACY_ALPN } from '../../lib/codec/apns-packed';
 import { equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../../lib/codec/bytes';
 import { gunzip, gzip } from '../../lib/codec/gzip';
-import { decodeBinaryPlist, encodeBinaryPlist, encodeXmlPlist, isDict, parsePlist, type PlistDict, type PlistValue } from '../../lib/codec/plist';
+import { encodeBinaryPlist, encodeXmlPlist, isDict, parsePlist, type PlistDict, type PlistValue } from '../../lib/codec/plist';
 import { courierNonce, idsNonce, signCourierNonce, signIdsRequest } from '../../lib/crypto/request-signing';
 import type { Clock } from '../../sandbox/context';
 import { HOST_MAP_FILE, type HostMap } from '../../sandbox/hosts';
+import { TestClient } from './courier-helpers';
 import { idsCsr, registerBody, rsaKeys } from './ids-helpers';
 import { makeCsr } from './sandbox-helpers';
 
@@ -162,21 +143,6 @@ export async function adminApi<T>(t: SandboxTarget, apiPath: string, body?: unkn
 
 // ---- the courier --------------------------------------------------------------------------------------------------
 
-const BPLIST = utf8('bplist00');
-
-/** Binary-plist payloads travel as packed trees in apns-pack-v1; anything else as data. */
-const payloadCodec: PayloadCodec = {
-  toPacked(payload) {
-    if (payload.length < BPLIST.length || !equalBytes(payload.subarray(0, BPLIST.length), BPLIST)) return undefined;
-    try {
-      return plistToPacked(decodeBinaryPlist(payload));
-    } catch {
-      return undefined;
-    }
-  },
-  fromPacked: (value) => encodeBinaryPlist(packedToPlist(value)),
-};
-
 /** TLS to an Apple `host:port` with the given SNI, trusting `ca` only (or the system roots when `ca` is null). */
 export function dialApple(
   t: SandboxTarget,
@@ -200,112 +166,15 @@ export function dialApple(
   });
 }
 
-/** One courier connection speaking raw frames; collects everything the server sends in legacy form. */
-export class CourierLink {
-  readonly received: ApnsFrame[] = [];
-  readonly closed: Promise<void>;
-  isClosed = false;
-  private waiters: Array<() => void> = [];
-  private readonly encode: (f: ApnsFrame) => Uint8Array;
-
-  private constructor(
-    readonly socket: tls.TLSSocket,
-    readonly packed: boolean,
-  ) {
-    if (packed) {
-      const enc = new PackedEncoder();
-      const dec = new PackedFrameDecoder();
-      this.encode = (f) => enc.encode(apnsToPacked(f, 'toServer', { payload: payloadCodec }));
-      const toLegacy = (chunk: Buffer) => dec.push(new Uint8Array(chunk)).map((p) => packedToApns(p, 'toClient', { payload: payloadCodec }));
-      socket.on('data', (chunk: Buffer) => this.take(() => toLegacy(chunk)));
-    } else {
-      const dec = new FrameDecoder();
-      this.encode = encodeFrame;
-      socket.on('data', (chunk: Buffer) => this.take(() => dec.push(new Uint8Array(chunk))));
-    }
-    socket.on('error', () => {});
-    this.closed = new Promise((resolve) =>
-      socket.on('close', () => {
-        this.isClosed = true;
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
+/** One courier connection speaking raw frames: the courier suites' TestClient, dialled the way clients dial. */
+export type CourierLink = TestClient;
+export const CourierLink = {
   /** Dials a numbered courier host as clients do (`<n>-courier.push.apple.com:5223`, SNI the bag hostname). */
-  static async open(t: SandboxTarget, opts: { alpn?: string[]; hostPort?: string } = {}): Promise<CourierLink> {
+  async open(t: SandboxTarget, opts: { alpn?: string[]; hostPort?: string } = {}): Promise<CourierLink> {
     const hostPort = opts.hostPort ?? '7-courier.push.apple.com:5223';
-    const socket = await dialApple(t, hostPort, { servername: COURIER_SNI, alpn: opts.alpn ?? [LEGACY_ALPN] });
-    return new CourierLink(socket, socket.alpnProtocol === PACKED_ALPN);
-  }
-
-  send<T extends ApnsMessageType>(type: T, fields: MessageInput<T>): void {
-    this.sendFrame(buildMessage(type, fields));
-  }
-
-  sendFrame(frame: ApnsFrame): void {
-    this.socket.write(this.encode(frame));
-  }
-
-  sendRaw(bytes: Uint8Array): void {
-    this.socket.write(bytes);
-  }
-
-  /** Removes and returns the first frame with this command, waiting up to `timeoutMs`. */
-  async next(command: number, timeoutMs = 3000): Promise<ApnsFrame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.received.findIndex((f) => f.command === command);
-      if (i >= 0) return this.received.splice(i, 1)[0]!;
-      if (this.isClosed) throw new Error(`closed while waiting for command 0x${command.toString(16)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for command 0x${command.toString(16)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** A keep-alive round trip: every frame sent before it has been handled by the server when this resolves. */
-  async roundTrip(): Promise<void> {
-    this.send('keepAlive', {});
-    await this.next(0x0d);
-  }
-
-  async waitClosed(timeoutMs = 3000): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    const done = await Promise.race([this.closed.then(() => true as const), timeout]);
-    clearTimeout(timer);
-    return done;
-  }
-
-  close(): Promise<void> {
-    this.socket.destroy();
-    return this.closed;
-  }
-
-  // A server frame this client cannot decode ends the connection (and fails whatever waits on it), like a real client.
-  private take(decode: () => ApnsFrame[]): void {
-    try {
-      this.received.push(...decode());
-    } catch {
-      this.socket.destroy();
-    }
-    this.wake();
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-}
+    return TestClient.over(await dialApple(t, hostPort, { servername: COURIER_SNI, alpn: opts.alpn ?? [LEGACY_ALPN] }));
+  },
+};
 
 // ---- a device -----------------------------------------------------------------------------------------------------
 
