@@ -6,7 +6,8 @@
 // loop sends it through the engine and records the server's answer. Incoming: the courier hands notifications to
 // the inbox, which stores them, lets the courier ack, and then runs them through the receiver into the store.
 // Background: a timer renews the registration before the ID certificates expire; IDS control notices and peers'
-// cache-invalidate messages trigger lookups of the account's own handles, whose new devices become security events.
+// cache-invalidate messages trigger lookups of the account's own handles, whose new devices become security events
+// (kept in the security log before they are announced).
 //
 // The envelope `i` is the courier frame's message id too (imessage.md §1.2): the engine hands it to the transport,
 // which passes it to CourierClient.send.
@@ -29,9 +30,12 @@ import type {
   MessageCursor,
   MessageRecord,
   OutboxItem,
+  SecurityEvent,
 } from '../store/types';
+import { fingerprintsOf } from '../store/security-events';
 import { chatFor, conversationGid, isSameHandle, normalizeHandle, participantSet } from './chats';
 import { resolveConfig, type CeruleanClientConfig, type ResolvedConfig } from './config';
+import { contactHandle, ContactBook } from './contacts';
 import { ClientDirectory } from './directory';
 import { storeCounters, storeSeen, pruneSeen } from './engine-stores';
 import { createClientEmitter, describe, type ClientEmitter, type ClientEvents, type ConnectionState } from './events';
@@ -41,7 +45,7 @@ import type { DeviceKeys } from './keys';
 import { LookupReplies } from './lookup-replies';
 import { createNetwork, type Network } from './network';
 import { Outbox, type OutboxOutcome } from './outbox';
-import { partText, sendOutgoing, type OutgoingPayload } from './outgoing';
+import { nextPropertiesVersion, partText, sendOutgoing, type OutgoingPayload } from './outgoing';
 import {
   loadRegistrationState,
   needsSignIn,
@@ -50,11 +54,21 @@ import {
   type RegisterResult,
   type RegistrationState,
 } from './registration';
+import { SecurityLog, type SecurityLogEntry } from './security-log';
+import { presentDevices, verificationCode, type VerificationCode } from './verification';
 
 /** An own device as the lookups of the account's handles show it. */
 export interface OwnDevice extends DeviceRecord {
   /** This device. */
   current: boolean;
+}
+
+export interface RegistrationInfo {
+  handles: string[];
+  /** When the ID certificates run out (unix ms). */
+  expiresAt?: number;
+  /** When this device registers again on its own. */
+  renewAt?: number;
 }
 
 export interface SendOptions {
@@ -74,6 +88,8 @@ interface Engine {
 }
 
 export class CeruleanClient {
+  /** The address book, in this device's store only. */
+  readonly contacts: ContactBook;
   private readonly config: ResolvedConfig;
   private readonly store: ClientStore;
   private readonly log: EngineLog;
@@ -84,6 +100,7 @@ export class CeruleanClient {
   private readonly directory: ClientDirectory;
   private readonly inbox: Inbox;
   private readonly outbox: Outbox;
+  private readonly securityEvents: SecurityLog;
   private account: AccountRecord | undefined;
   private state: RegistrationState | undefined;
   private courier: CourierClient | undefined;
@@ -94,10 +111,13 @@ export class CeruleanClient {
   private renewFailures = 0;
   private ownRefresh: { running: Promise<void>; again: boolean } | undefined;
   private closed = false;
+  private signedOut = false;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
     this.store = config.store;
+    this.contacts = new ContactBook(this.store);
+    this.securityEvents = new SecurityLog(this.store);
     this.log = config.log ?? silentEngineLog;
     this.network = createNetwork(config);
     this.registrar = new Registrar({ store: this.store, network: this.network, config, now: Date.now });
@@ -106,9 +126,7 @@ export class CeruleanClient {
       transport: this.replies.transport((topic, payload) => this.requireCourier().send(topic, payload)),
       signer: (selfUri) => this.signer(selfUri),
       primaryHandle: () => this.state?.primaryHandle,
-      onSecurityEvents: (events) => {
-        for (const e of events) this.events.emit('security', e);
-      },
+      onSecurityEvents: (events) => void this.logSecurityEvents(events),
       now: Date.now,
       log: this.log,
       ...(config.tuning.lookupTimeoutMs !== undefined ? { timeoutMs: config.tuning.lookupTimeoutMs } : {}),
@@ -240,6 +258,30 @@ export class CeruleanClient {
     this.setConnection('closed');
   }
 
+  /**
+   * Signs this device out: everything stops, then the store is wiped (keys, history, contacts). The client is
+   * unusable afterwards; every later call fails with 'closed'.
+   */
+  async signOut(): Promise<void> {
+    if (this.signedOut) throw new CeruleanError('closed', 'this device was signed out');
+    this.signedOut = true;
+    await this.close();
+    this.engine = undefined;
+    this.account = undefined;
+    this.state = undefined;
+    await this.store.destroy();
+  }
+
+  /** The registered handles, when the registration runs out and when it will be renewed. */
+  registrationInfo(): RegistrationInfo {
+    this.checkOpen();
+    return {
+      handles: this.handles,
+      ...(this.account?.registrationExpiresAt !== undefined ? { expiresAt: this.account.registrationExpiresAt } : {}),
+      ...(this.state ? { renewAt: this.state.renewAt } : {}),
+    };
+  }
+
   // ---- conversations ------------------------------------------------------------------------------------------
 
   /** The 1:1 chat with `handle` (created if new). */
@@ -258,7 +300,7 @@ export class CeruleanClient {
   }
 
   async renameGroup(chatId: string, name: string): Promise<ChatRecord> {
-    const chat = await this.requireChat(chatId);
+    const chat = await this.requireMember(chatId);
     if (!chat.isGroup) throw new CeruleanError('bad-input', 'only a group can be renamed');
     const renamed = await this.store.chats.upsert({ ...chat, name });
     const payload: OutgoingPayload = { kind: 'rename', uuid: randomUuidString(), chatId, name, ...(chat.name !== undefined ? { oldName: chat.name } : {}) };
@@ -266,8 +308,30 @@ export class CeruleanClient {
     return renamed;
   }
 
+  /** Adds members to a group; everyone old and new is told (c:190), and the newcomers get its messages from then on. */
+  async addMembers(chatId: string, handles: string[]): Promise<ChatRecord> {
+    const chat = await this.requireGroup(chatId);
+    const added = memberHandles(handles);
+    const next = participantSet([...chat.participants, ...added]);
+    return next.length === chat.participants.length ? chat : this.changeMembers(chat, next);
+  }
+
+  /**
+   * Removes members from a group: they are told, and get none of its messages from then on. A group keeps at least
+   * two other members (as when it was created); this account cannot remove itself.
+   */
+  async removeMembers(chatId: string, handles: string[]): Promise<ChatRecord> {
+    const chat = await this.requireGroup(chatId);
+    const removed = memberHandles(handles);
+    if (removed.some((h) => this.isOwn(h))) throw new CeruleanError('bad-input', 'this account cannot remove itself from a group');
+    const next = chat.participants.filter((p) => !removed.some((h) => isSameHandle(h, p)));
+    if (next.length === chat.participants.length) return chat;
+    if (next.length < 3) throw new CeruleanError('bad-input', 'a group needs at least two other participants');
+    return this.changeMembers(chat, next);
+  }
+
   async sendText(chatId: string, text: string, options: SendOptions = {}): Promise<MessageRecord> {
-    const chat = await this.requireChat(chatId);
+    const chat = await this.requireMember(chatId);
     const uuid = randomUuidString();
     const replyTo = options.replyTo ? await this.threadOrigin(options.replyTo.uuid, options.replyTo.part ?? 0) : undefined;
     const payload: OutgoingPayload = { kind: 'text', uuid, chatId, text, ...(replyTo ? { replyTo } : {}) };
@@ -282,7 +346,7 @@ export class CeruleanClient {
 
   async sendTapback(messageUuid: string, reaction: TapbackReaction, options: { part?: number; remove?: boolean; emoji?: string } = {}): Promise<MessageRecord> {
     const m = await this.requireMessage(messageUuid);
-    const chat = await this.requireChat(m.chatId);
+    const chat = await this.requireMember(m.chatId);
     const part = options.part ?? 0;
     const remove = options.remove ?? false;
     const updated = await this.store.messages.addTapback(m.uuid, {
@@ -312,6 +376,7 @@ export class CeruleanClient {
   /** Replaces the text of part `part` of an own message. */
   async edit(messageUuid: string, text: string, part = 0): Promise<MessageRecord> {
     const m = await this.requireOwnMessage(messageUuid);
+    await this.requireMember(m.chatId);
     const updated = await this.store.messages.applyEdit(m.uuid, { part, text, time: Date.now() });
     await this.outbox.enqueue({ kind: 'edit', chatId: m.chatId, payload: { kind: 'edit', uuid: randomUuidString(), chatId: m.chatId, target: m.uuid, part, text } });
     this.events.emit('update', { message: updated });
@@ -321,6 +386,7 @@ export class CeruleanClient {
   /** Withdraws an own message (or one part of it). */
   async unsend(messageUuid: string, part?: number): Promise<MessageRecord> {
     const m = await this.requireOwnMessage(messageUuid);
+    await this.requireMember(m.chatId);
     const updated = await this.store.messages.unsend(m.uuid, part === undefined ? {} : { part });
     const payload: OutgoingPayload = { kind: 'unsend', uuid: randomUuidString(), chatId: m.chatId, target: m.uuid, part: part ?? 0 };
     await this.outbox.enqueue({ kind: 'unsend', chatId: m.chatId, payload });
@@ -328,12 +394,15 @@ export class CeruleanClient {
     return updated;
   }
 
-  /** Marks the chat read here and (with read receipts on) tells the other participants and own devices. */
+  /**
+   * Marks the chat read here and (with read receipts on, in a chat this account is still in) tells the other
+   * participants and own devices.
+   */
   async markRead(chatId: string): Promise<string[]> {
-    await this.requireChat(chatId);
+    const chat = await this.requireChat(chatId);
     const read = await this.store.chats.markRead(chatId);
     const newest = read[read.length - 1];
-    if (newest && this.config.readReceipts) {
+    if (newest && this.config.readReceipts && this.isMember(chat)) {
       await this.outbox.enqueue({ kind: 'read', chatId, payload: { kind: 'read', uuid: newest, chatId } });
     }
     return read;
@@ -343,7 +412,7 @@ export class CeruleanClient {
   async setTyping(chatId: string, typing: boolean): Promise<void> {
     const chat = await this.requireChat(chatId);
     const engine = this.requireEngine();
-    if (this.connection !== 'connected') return;
+    if (this.connection !== 'connected' || !this.isMember(chat)) return;
     await engine.sender.sendTyping({
       senderUri: this.senderFor(chat),
       participants: chat.participants,
@@ -388,6 +457,39 @@ export class CeruleanClient {
       }
     }
     return [...byToken.values()].sort((a, b) => a.firstSeen - b.firstSeen);
+  }
+
+  /**
+   * The code both people compare to verify each other's devices (see verification.ts): the same on both sides
+   * while neither account's device keys change. Undefined until both sides have devices known here.
+   */
+  async verificationCode(handle: string): Promise<VerificationCode | undefined> {
+    this.checkOpen();
+    const engine = this.engine;
+    const token = this.account?.push?.token;
+    if (!engine || !token) return undefined;
+    const self = {
+      pushToken: token,
+      fingerprints: fingerprintsOf({
+        pushToken: token,
+        identityKey: engine.device.legacy.publicKey.blob,
+        ...(engine.device.ngm ? { ngmDeviceKey: engine.device.ngm.ktLoggableData, ngmPrekey: engine.device.ngm.publicDevicePrekey } : {}),
+      }),
+    };
+    const own = await presentDevices(this.store, this.handles, self);
+    const theirs = await presentDevices(this.store, [contactHandle(handle) ?? normalizeHandle(handle)]);
+    return verificationCode(own, theirs);
+  }
+
+  /** Every security event raised so far (the newest SECURITY_LOG_LIMIT), newest first. */
+  async securityLog(): Promise<SecurityLogEntry[]> {
+    this.checkOpen();
+    return this.securityEvents.list();
+  }
+
+  async markSecuritySeen(ids: string[]): Promise<void> {
+    this.checkOpen();
+    return this.securityEvents.markSeen(ids);
   }
 
   // ---- lifecycle internals ------------------------------------------------------------------------------------
@@ -554,6 +656,17 @@ export class CeruleanClient {
     await this.directory.lookup(this.primary(), this.handles, { force: true });
   }
 
+  /** Logged first, so a listener that reads the log finds the event; a failed write is reported, not fatal. */
+  private async logSecurityEvents(events: SecurityEvent[]): Promise<void> {
+    try {
+      await this.securityEvents.record(events);
+    } catch (e) {
+      if (this.closed) return;
+      this.events.emit('error', { code: 'security-log-failed', message: describe(e) });
+    }
+    for (const e of events) this.events.emit('security', e);
+  }
+
   // ---- outbox ---------------------------------------------------------------------------------------------------
 
   private async perform(item: OutboxItem): Promise<OutboxOutcome> {
@@ -627,6 +740,44 @@ export class CeruleanClient {
     return chat;
   }
 
+  /** The chat, if this account is (still) in it. */
+  private async requireMember(chatId: string): Promise<ChatRecord> {
+    const chat = await this.requireChat(chatId);
+    if (!this.isMember(chat)) throw new CeruleanError('not-a-member', 'this account is no longer in this group');
+    return chat;
+  }
+
+  private async requireGroup(chatId: string): Promise<ChatRecord> {
+    this.checkOpen();
+    const chat = await this.requireMember(chatId);
+    if (!chat.isGroup) throw new CeruleanError('bad-input', 'only a group has members to change');
+    return chat;
+  }
+
+  /** A group this account was removed from no longer lists any own handle; 1:1 chats always include it. */
+  private isMember(chat: ChatRecord): boolean {
+    return !chat.isGroup || chat.participants.some((p) => this.isOwn(p));
+  }
+
+  private isOwn(handle: string): boolean {
+    return this.handles.some((h) => isSameHandle(h, handle));
+  }
+
+  /** Stores the new member list and queues the c:190 that tells the old and new members. */
+  private async changeMembers(chat: ChatRecord, next: string[]): Promise<ChatRecord> {
+    const updated = await this.store.chats.upsert({ id: chat.id, participants: next, isGroup: true, ...(chat.name !== undefined ? { name: chat.name } : {}) });
+    const payload: OutgoingPayload = {
+      kind: 'members',
+      uuid: randomUuidString(),
+      chatId: chat.id,
+      participants: chat.participants,
+      newParticipants: updated.participants,
+      propertiesVersion: await nextPropertiesVersion(this.store, chat.id),
+    };
+    await this.outbox.enqueue({ kind: 'members', chatId: chat.id, payload });
+    return updated;
+  }
+
   private async requireMessage(uuid: string): Promise<MessageRecord> {
     const m = await this.store.messages.get(uuid);
     if (!m) throw new CeruleanError('not-found', 'no such message');
@@ -640,6 +791,17 @@ export class CeruleanClient {
   }
 
   private checkOpen(): void {
+    if (this.signedOut) throw new CeruleanError('closed', 'this device was signed out');
     if (this.closed) throw new CeruleanError('client-closed', 'the client is closed');
   }
+}
+
+/** Handles as IDS URIs (phone numbers and e-mail addresses in any usual spelling); 'bad-input' for anything else. */
+function memberHandles(handles: unknown): string[] {
+  if (!Array.isArray(handles) || handles.length === 0) throw new CeruleanError('bad-input', 'name at least one handle');
+  return handles.map((h) => {
+    const uri = typeof h === 'string' ? contactHandle(h) : undefined;
+    if (uri === undefined) throw new CeruleanError('bad-input', 'a handle is neither a phone number nor an e-mail address');
+    return uri;
+  });
 }

@@ -1,6 +1,8 @@
 // What each received event does to the store (and which UI event it raises afterwards): messages and sent copies
 // join their chat, receipts move own messages forward, tapbacks/edits/unsends change the message they name,
 // group changes update the chat, control notices trigger own-device lookups or a new registration.
+// A group this account was removed from keeps its history but takes no new messages: its member list no longer
+// has an own handle, which is also how the UI tells that the account is out.
 // Peers are not trusted to name anything they are not part of: a group message from a non-member, an edit of
 // someone else's message, a tapback in a chat the sender is not in, a receipt for a message not sent to the
 // receipt's sender — all are dropped. Data the store refuses (bad-input) or that names nothing (not-found) is
@@ -18,6 +20,7 @@ import { StoreError } from '../store/errors';
 import type { ChatRecord, ClientStore, MessageRecord, MessageStatus, NewMessage } from '../store/types';
 import { chatFor, isSameHandle, normalizeHandle, participantSet } from './chats';
 import type { ClientEmitter } from './events';
+import { notePropertiesVersion } from './outgoing';
 
 export interface InboundDeps {
   store: ClientStore;
@@ -118,9 +121,19 @@ function partsOf(m: TextMessage, d: InboundDeps): XhtmlPart[] | undefined {
   }
 }
 
+/** This account is in the chat (always, for a 1:1 chat). */
+function isMember(d: InboundDeps, chat: ChatRecord): boolean {
+  return !chat.isGroup || chat.participants.some((h) => isOwnHandle(d.device, h));
+}
+
 async function message(d: InboundDeps, meta: InboundMeta, m: TextMessage): Promise<void> {
   const init = chatFor(members(d, meta, m.participants), m.groupId, m.groupName);
-  if ((await admits(d, init.id, meta.senderUri)) === false) return;
+  const existing = await admits(d, init.id, meta.senderUri);
+  if (existing === false) return;
+  if (existing && !isMember(d, existing)) {
+    d.log.info('client.not-in-group', { chat: init.id.slice(0, 16) });
+    return;
+  }
   const parts = partsOf(m, d);
   const record: NewMessage = {
     uuid: meta.uuid,
@@ -231,11 +244,18 @@ async function groupChange(d: InboundDeps, meta: InboundMeta, change: GroupChang
       chat = await d.store.chats.upsert({ ...init, participants: existing?.participants ?? init.participants, name: change.newName }, timeOf(meta, d));
       break;
     case 'members': {
+      const newMembers = participantSet(change.newParticipants);
+      // A list that leaves no group, or a group this account is not and was not in, is nothing to keep.
+      if (newMembers.length < 2 || (!existing && !newMembers.some((h) => isOwnHandle(d.device, h)))) {
+        d.log.warn('client.members-change-ignored', { members: newMembers.length });
+        return;
+      }
       const name = existing?.name ?? change.groupName;
       chat = await d.store.chats.upsert(
-        { id: init.id, participants: participantSet(change.newParticipants), isGroup: true, ...(name !== undefined ? { name } : {}) },
+        { id: init.id, participants: newMembers, isGroup: true, ...(name !== undefined ? { name } : {}) },
         timeOf(meta, d),
       );
+      if (change.propertiesVersion !== undefined) await notePropertiesVersion(d.store, init.id, change.propertiesVersion);
       break;
     }
     default:

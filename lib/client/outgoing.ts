@@ -1,13 +1,14 @@
 // What the outbox holds and how each kind of item goes out through the engine. Items carry their own `U`, so a
 // retry repeats the same send; the chat's members are read when the item is sent, so a member added meanwhile gets
-// it too. The server's answers decide whether an item is done (see judge()).
+// it too (a membership change carries its before and after lists instead). The server's answers decide whether an
+// item is done (see judge()).
 import { Command } from '../imessage/commands';
 import { buildEdit, editMessage, unsendMessage } from '../imessage/edit';
-import { buildGroupChange, renameGroup } from '../imessage/group';
+import { buildGroupChange, changeMembers, renameGroup } from '../imessage/group';
 import { parseThreadOrigin } from '../imessage/message';
 import { chatParticipants, SendError, type MessageSender, type SendResult } from '../imessage/sender';
 import { buildTapback, tapback, type TapbackReaction } from '../imessage/tapback';
-import type { ChatRecord, MessageRecord } from '../store/types';
+import type { ChatRecord, ClientStore, MessageRecord } from '../store/types';
 import { conversationGid, isSameHandle } from './chats';
 import type { OutboxOutcome } from './outbox';
 
@@ -18,7 +19,9 @@ export type OutgoingPayload =
   | { kind: 'edit'; uuid: string; chatId: string; target: string; part: number; text: string }
   | { kind: 'unsend'; uuid: string; chatId: string; target: string; part: number }
   | { kind: 'read'; uuid: string; chatId: string }
-  | { kind: 'rename'; uuid: string; chatId: string; name: string; oldName?: string };
+  | { kind: 'rename'; uuid: string; chatId: string; name: string; oldName?: string }
+  /** `participants` are the members before the change, `newParticipants` after it; it goes to both. */
+  | { kind: 'members'; uuid: string; chatId: string; participants: string[]; newParticipants: string[]; propertiesVersion: number };
 
 export interface OutgoingContext {
   sender: MessageSender;
@@ -33,6 +36,8 @@ export async function sendOutgoing(p: OutgoingPayload, ctx: OutgoingContext): Pr
   const participants = chat.participants;
   const groupId = conversationGid(chat);
   const named = chat.name !== undefined ? { groupName: chat.name } : {};
+  // Who must accept it: the chat's members, or for a membership change everyone before and after.
+  let addressed: readonly string[] = participants;
   let result: SendResult;
   try {
     switch (p.kind) {
@@ -79,6 +84,19 @@ export async function sendOutgoing(p: OutgoingPayload, ctx: OutgoingContext): Pr
         result = await sender.send({ command: Command.GroupChange, senderUri, participants: members, uuid: p.uuid, payload: buildGroupChange(change), deliveryReceipts: 'none' });
         break;
       }
+      case 'members': {
+        // Removed members must hear they were removed, added ones that they were added (imessage.md §8).
+        addressed = chatParticipants(senderUri, [...p.participants, ...p.newParticipants]);
+        const change = changeMembers({
+          groupId,
+          participants: p.participants,
+          newParticipants: p.newParticipants,
+          propertiesVersion: p.propertiesVersion,
+          ...named,
+        });
+        result = await sender.send({ command: Command.GroupChange, senderUri, participants: [...addressed], uuid: p.uuid, payload: buildGroupChange(change), deliveryReceipts: 'none' });
+        break;
+      }
       default:
         return { kind: 'fail', error: 'unknown-outbox-item' };
     }
@@ -86,7 +104,7 @@ export async function sendOutgoing(p: OutgoingPayload, ctx: OutgoingContext): Pr
     if (e instanceof SendError) return { kind: 'fail', error: e.code };
     throw e;
   }
-  return judge(result, senderUri, participants, ctx.ownHandles, p.kind === 'read');
+  return judge(result, senderUri, addressed, ctx.ownHandles, p.kind === 'read');
 }
 
 /**
@@ -112,4 +130,25 @@ export function partText(m: MessageRecord, part: number): string {
   const p = m.parts?.find((x) => x.kind === 'text' && x.part === part);
   if (p && p.kind === 'text') return p.text;
   return part === 0 ? (m.text ?? '') : '';
+}
+
+const PROPERTIES_VERSION_PREFIX = 'client/group-pv/';
+
+/**
+ * A group's properties version (`pv`), bumped by every membership change sent from here and raised to any higher
+ * one received, so the next change this device sends counts on from what the group has seen ⚠ (imessage.md §8).
+ */
+export async function nextPropertiesVersion(store: ClientStore, chatId: string): Promise<number> {
+  const next = (await propertiesVersion(store, chatId)) + 1;
+  await store.kv.set(PROPERTIES_VERSION_PREFIX + chatId, next);
+  return next;
+}
+
+export async function notePropertiesVersion(store: ClientStore, chatId: string, pv: number): Promise<void> {
+  if (Number.isSafeInteger(pv) && pv > (await propertiesVersion(store, chatId))) await store.kv.set(PROPERTIES_VERSION_PREFIX + chatId, pv);
+}
+
+async function propertiesVersion(store: ClientStore, chatId: string): Promise<number> {
+  const v = await store.kv.get(PROPERTIES_VERSION_PREFIX + chatId);
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0;
 }
