@@ -72,6 +72,19 @@ export default defineConfig({
           },
         },
       },
+      {
+        extends: true,
+        test: {
+          // Playwright suites: the built app (out/, from `npm run build`) in Debian's chromium against an in-process
+          // sandbox, bridge and static server (tests/e2e/harness.ts). One file at a time: each drives a browser.
+          name: 'e2e',
+          environment: 'node',
+          include: ['tests/e2e/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

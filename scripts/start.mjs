@@ -1,46 +1,22 @@
 // `npm start`: the whole local system on this machine: the sandbox (Apple's services, local), the byte bridge
-// (with the sandbox's host map) and the PWA (static export) on loopback. Prints what to open.
+// (with the sandbox's host map), the push watcher, and the PWA (static export) on loopback. Prints what to open.
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ensureNodeModules, root } from './setup.mjs';
+import { startStaticServer } from './static-server.mjs';
 
 ensureNodeModules();
 const outDir = path.join(root, 'out');
-if (!existsSync(path.join(outDir, 'index.html')) || process.env.CERULEAN_REBUILD === '1') {
-  const r = spawnSync('npx', ['next', 'build'], { cwd: root, stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+const needExport = process.env.CERULEAN_REBUILD === '1' || !existsSync(path.join(outDir, 'index.html'));
+// The static export, then the service worker over it (it precaches the export's files).
+const buildSteps = [
+  ...(needExport ? [['npx', ['next', 'build']]] : []),
+  ...(needExport || !existsSync(path.join(outDir, 'sw.js')) ? [['node', [path.join('scripts', 'build-sw.mjs')]]] : []),
+];
+for (const [cmd, args] of buildSteps) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
   if (r.status !== 0) process.exit(r.status ?? 1);
-}
-
-const types = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.woff2': 'font/woff2',
-};
-
-// Resolves a URL path inside out/ only; "/chat" maps to chat.html as Next's static export names it.
-function resolve(urlPath) {
-  let p;
-  try {
-    p = decodeURIComponent(urlPath.split('?')[0] ?? '/');
-  } catch {
-    return null;
-  }
-  const candidates = [p, `${p}.html`, path.join(p, 'index.html')];
-  for (const c of candidates) {
-    const full = path.join(outDir, path.normalize(c));
-    if (!full.startsWith(outDir + path.sep) && full !== outDir) return null;
-    if (existsSync(full) && statSync(full).isFile()) return full;
-  }
-  return null;
 }
 
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
@@ -82,29 +58,39 @@ await waitFor('the bridge', () =>
   fetch(`http://127.0.0.1:${bridgePort}/healthz`).then((r) => r.ok, () => false),
 );
 const hostMap = JSON.parse(readFileSync(hostMapFile, 'utf8'));
+// The push watcher (issue #6): watches the courier for enrolled devices while their app is closed.
+const watcherPort = Number(process.env.CERULEAN_WATCHER_PORT ?? 8790);
+child('watcher', ['bridge/watcher/main.ts'], {
+  CERULEAN_WATCHER_PORT: String(watcherPort),
+  CERULEAN_WATCHER_DATA_DIR: path.resolve(root, process.env.CERULEAN_WATCHER_DATA ?? '.watcher-data'),
+  CERULEAN_WATCHER_HOSTMAP: hostMapFile,
+  CERULEAN_WATCHER_CA_FILE: hostMap.caFile,
+});
+await waitFor('the push watcher', () => fetch(`http://127.0.0.1:${watcherPort}/healthz`).then((r) => r.ok, () => false));
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
-server = http.createServer((req, res) => {
-  const file = resolve(req.url ?? '/') ?? path.join(outDir, '404.html');
-  const status = file.endsWith('404.html') && !(req.url ?? '').startsWith('/404') ? 404 : 200;
-  res.writeHead(status, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
-  createReadStream(file).pipe(res);
-});
-server.listen(port, host, () => {
+try {
+  server = await startStaticServer({ dir: outDir, caFile: hostMap.caFile, host, port });
+} catch (e) {
+  console.error(`cannot serve the PWA on ${host}:${port}: ${e.message}`);
+  shutdown(1);
+}
+if (server) {
   console.log(
     [
       '',
       'Cerulean is running.',
-      `  PWA:            http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/   <- open this`,
+      `  PWA:            ${server.url}/   <- open this`,
       `  bridge:         ws://127.0.0.1:${bridgePort}/tunnel/<host>:<port>`,
+      `  push watcher:   http://127.0.0.1:${watcherPort}/`,
       `  sandbox admin:  ${hostMap.admin ?? '(disabled)'}   (test accounts, 2FA codes, SMS, relay codes)`,
-      `  sandbox CA:     ${hostMap.caFile}`,
+      `  sandbox CA:     ${hostMap.caFile}   (served to the app as ${server.url}/sandbox-ca.pem)`,
       `  host map:       ${hostMapFile}`,
       '(Ctrl-C to stop)',
     ].join('\n'),
   );
-});
+}
 
 function shutdown(code) {
   if (shuttingDown) return;

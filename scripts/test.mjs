@@ -1,7 +1,8 @@
-// The full test suite, as the README's quick start and CI run it: install what is missing, then
-// type-check, run every vitest project (Node and headless Chromium), and build the PWA.
+// The full test suite, as the README's quick start and CI run it: install what is missing, then type-check, build
+// the PWA (static export and service worker; the Playwright suites load out/), and run every vitest project (Node,
+// headless Chromium, and the end-to-end suites).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureChromium, ensureNodeModules, root } from './setup.mjs';
 
@@ -10,11 +11,14 @@ ensureChromium();
 
 const steps = [
   ['type-check', 'npx', ['tsc', '--noEmit']],
-  ['unit and browser tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json']],
   ['PWA build', 'npx', ['next', 'build']],
+  ['service worker build', 'node', ['scripts/build-sw.mjs']],
+  ['tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json']],
 ];
 
 mkdirSync(path.join(root, 'test-results'), { recursive: true });
+// A report left by an earlier run must not be counted when this one stops before vitest.
+rmSync(path.join(root, 'test-results/vitest.json'), { force: true });
 let failedStep = null;
 for (const [name, cmd, args] of steps) {
   console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`);

@@ -1,6 +1,9 @@
 // Device activation with albert (apns.md §7): the device makes an RSA-1024 key, asks for a push certificate with a
 // PKCS#10 request wrapped in an activation-info plist, and gets the certificate back as PEM inside an HTML page.
-// The key is made non-extractable: the certificate is public, the key never leaves WebCrypto.
+// The push key is not an identity key: it signs only the courier's connect nonce and IDS request headers, and
+// cannot decrypt or sign messages. A device that turns Web Push wake-ups on hands it (with the certificate and
+// token) to its push watcher, which must connect to the courier as the device; so the app creates it extractable
+// (`extractable: true`). Identity keys stay non-extractable (lib/crypto/identity-*.ts).
 //
 // Apple checks the activation-info with FairPlay (a key and chain from Apple software). That material is the
 // user's configuration, never shipped here; without it both FairPlay fields go out empty, which the sandbox
@@ -15,7 +18,7 @@ import { CryptoError } from '../errors';
 import type { HttpRequest, HttpResponse } from '../net/http';
 import { ApnsError } from './errors';
 
-export const ALBERT_HOST = 'albert.apple.com';
+export { ALBERT_HOST } from './hosts';
 export const ACTIVATION_PATH = '/deviceservices/deviceActivation';
 
 /** What the device says it is. Apple has accepted made-up values for all of them (§7). */
@@ -41,12 +44,12 @@ export interface ActivationOptions {
   /** Fields not given are made up the way [BG] does: a random serial and UDID on a Mac. */
   deviceInfo?: Partial<DeviceInfo>;
   fairPlay?: FairPlayIdentity;
-  /** Only for the Node headless client, whose file store wraps keys; browsers keep the key non-extractable. */
+  /** Default false. The client sets it so the key can be handed to a push watcher (and wrapped by a file store). */
   extractable?: boolean;
 }
 
 export interface ActivatedDevice {
-  /** RSA-1024, RSASSA-PKCS1-v1_5 with SHA-1 (courier nonce and IDS header signatures), not extractable. */
+  /** RSA-1024, RSASSA-PKCS1-v1_5 with SHA-1 (courier nonce and IDS header signatures); extractable only if asked. */
   privateKey: CryptoKey;
   publicKey: CryptoKey;
   /** The push certificate, DER. */

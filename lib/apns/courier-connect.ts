@@ -7,11 +7,10 @@ import type { CertificateInput } from '../net/cert-verify';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../net/http';
 import { connectTls } from '../net/tls';
 import { COURIER_ALPN, type CourierStream } from './courier-connection';
+import { COURIER_HOST_COUNT, COURIER_HOSTNAME, COURIER_PORT } from './hosts';
 
 /** `APNSCourierHostname` and `APNSCourierHostcount` of Apple's bag (§1.1). */
-export const COURIER_HOSTNAME = 'courier.push.apple.com';
-export const COURIER_HOST_COUNT = 50;
-export const COURIER_PORT = 5223;
+export { COURIER_HOST_COUNT, COURIER_HOSTNAME, COURIER_PORT };
 
 export interface CourierConnectOptions {
   /** The bridge, e.g. wss://bridge.example. */

@@ -3,7 +3,7 @@
 // exists so tests and the headless client can shorten timers.
 import type { BackoffOptions } from '../apns/courier-client';
 import type { EngineLog } from '../imessage/ports';
-import { BEEPER_RELAY_URL, SANDBOX_RELAY_URL } from '../ids/validation-data';
+import { BEEPER_RELAY_URL, SANDBOX_RELAY_URL } from '../ids/relay-urls';
 import type { WebSocketConstructor } from '../net/byte-stream';
 import type { CertificateInput } from '../net/cert-verify';
 import type { ClientStore } from '../store/types';

@@ -9,10 +9,7 @@ import { DEFAULT_DEVICE_VERSIONS, type DeviceInfo } from './device';
 import { IdsError } from './errors';
 import { splitHttpsUrl, type IdsHttp } from './transport';
 
-/** Beeper's public relay, the default of [BG] and [RP]. */
-export const BEEPER_RELAY_URL = 'https://registration-relay.beeper.com';
-/** The sandbox's relay; `.invalid` never resolves on the Internet, only through the sandbox's host map. */
-export const SANDBOX_RELAY_URL = 'https://registration-relay.sandbox.cerulean.invalid';
+export { BEEPER_RELAY_URL, SANDBOX_RELAY_URL } from './relay-urls';
 
 export interface RelayVersions {
   hardwareVersion: string;

@@ -1,0 +1,259 @@
+// Two people in two browser contexts, plus a headless client as Alice's second device, all against the sandbox
+// through the bridge: onboarding, a new device alert, 1:1 chat with receipts, typing, tapback, reply, edit and
+// unsend, a group, reloads with history intact, offline start, and the identity keys' non-extractability in the page.
+// The steps build on each other (one conversation), so they run in order in one describe.
+import type { BrowserContext, Locator, Page } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type E2eHarness, type HeadlessDevice } from './harness';
+
+const ALICE = { appleId: 'alice@example.com', password: 'alice-password' };
+const BOB = { appleId: 'bob@example.com', password: 'bob-password' };
+const CAROL = { appleId: 'carol@example.com', password: 'carol-password' };
+const WAIT = { timeout: 30_000 };
+
+/** Registers a headless device on an Apple ID account (password, then the 2FA code from the admin API). */
+async function registerHeadless(h: E2eHarness, device: HeadlessDevice, account: { appleId: string; password: string }): Promise<void> {
+  const since = Date.now();
+  const first = await device.client.register({ appleId: { username: account.appleId, password: account.password } });
+  expect(first.status).toBe('second-factor-required');
+  const code = await h.admin.twoFactorCode(account.appleId, { issuedAfter: since - 1000 });
+  const done = await device.client.register({ appleId: { username: account.appleId, password: account.password, code } });
+  expect(done.status).toBe('registered');
+}
+
+const messages = (page: Page) => page.getByTestId('message');
+const messageWithText = (page: Page, text: string) => messages(page).filter({ has: page.getByTestId('message-text').filter({ hasText: text }) });
+
+async function openChatNamed(page: Page, name: string | RegExp): Promise<void> {
+  await page.getByTestId('nav-chats').click();
+  const row = page.getByTestId('chat-row').filter({ has: page.getByTestId('chat-row-name').filter({ hasText: name }) });
+  await row.first().click(WAIT);
+  await page.getByTestId('composer-input').waitFor(WAIT);
+}
+
+async function send(page: Page, text: string): Promise<Locator> {
+  await page.getByTestId('composer-input').fill(text);
+  await page.getByTestId('composer-send').click();
+  const bubble = messageWithText(page, text).last();
+  await bubble.waitFor(WAIT);
+  return bubble;
+}
+
+async function messageAction(page: Page, bubble: Locator, action: string): Promise<void> {
+  await bubble.hover();
+  await bubble.getByTestId('message-actions').click();
+  await page.getByTestId(action).click();
+}
+
+async function startChat(page: Page, handles: string[], groupName?: string): Promise<void> {
+  await page.getByTestId('nav-new').click();
+  await page.getByTestId('new-chat-handles').fill(handles.join(', '));
+  await page.getByTestId('new-chat-lookup').click();
+  const rows = page.getByTestId('new-chat-reachable');
+  await expect.poll(() => rows.count(), WAIT).toBe(handles.length);
+  for (const text of await rows.allInnerTexts()) expect(text).toMatch(/iMessage/);
+  for (const text of await rows.allInnerTexts()) expect(text).not.toMatch(/Not on iMessage/);
+  if (groupName) await page.getByTestId('new-chat-group-name').fill(groupName);
+  await page.getByTestId('new-chat-start').click();
+  await page.getByTestId('composer-input').waitFor(WAIT);
+}
+
+describe('two people chat in the PWA', () => {
+  let h: E2eHarness;
+  let aliceCtx: BrowserContext;
+  let bobCtx: BrowserContext;
+  let alice: Page;
+  let bob: Page;
+  let alice2: HeadlessDevice;
+  let carol: HeadlessDevice;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    for (const a of [ALICE, BOB, CAROL]) await h.admin.createAccount(a.appleId, a.password, { twoFactor: true });
+    aliceCtx = await h.newContext();
+    bobCtx = await h.newContext();
+    await aliceCtx.grantPermissions(['notifications'], { origin: h.appUrl });
+    [alice, bob] = await Promise.all([h.newPage(aliceCtx), h.newPage(bobCtx)]);
+    await h.screenshot(alice, 'onboarding');
+    await Promise.all([h.onboardAppleId(alice, ALICE), h.onboardAppleId(bob, BOB)]);
+    carol = await h.headlessDevice('carol');
+    await registerHeadless(h, carol, CAROL);
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('shows a new-device alert in the open page when the account gains a device', async () => {
+    alice2 = await h.headlessDevice('alice-2');
+    await registerHeadless(h, alice2, ALICE);
+    const alert = alice.getByTestId('security-alert');
+    await alert.waitFor(WAIT);
+    expect(await alert.innerText()).toMatch(/new device/i);
+    await alice.getByTestId('nav-security').click();
+    await expect.poll(() => alice.getByTestId('device-row').count(), WAIT).toBeGreaterThanOrEqual(2);
+    expect(await alice.locator('[data-testid="device-row"][data-current="true"]').count()).toBe(1);
+    await alice.getByTestId('registration-expiry').waitFor(WAIT);
+    await alice.getByTestId('security-event').first().waitFor(WAIT);
+    await h.screenshot(alice, 'security');
+  });
+
+  it('chats 1:1 with delivery and read receipts, and the second device gets the sent copy', async () => {
+    await startChat(alice, [BOB.appleId]);
+    const first = await send(alice, 'Hello Bob, this is Alice');
+    await expect.poll(() => first.getAttribute('data-status'), WAIT).toMatch(/delivered|read/);
+
+    // Bob: a chat row with an unread badge, then the message in the conversation.
+    await bob.getByTestId('nav-chats').click();
+    const row = bob.getByTestId('chat-row').first();
+    await row.waitFor(WAIT);
+    expect(await row.getByTestId('chat-row-preview').innerText()).toContain('Hello Bob');
+    await row.getByTestId('chat-row-unread').waitFor(WAIT);
+    await row.click();
+    const received = messageWithText(bob, 'Hello Bob, this is Alice');
+    await received.waitFor(WAIT);
+    expect(await received.getAttribute('data-from-me')).toBe('false');
+    await expect.poll(() => messageWithText(bob, 'Hello Bob').count()).toBe(1);
+
+    // Bob read it with the conversation open: Alice's bubble says so.
+    await expect.poll(() => first.getAttribute('data-status'), WAIT).toBe('read');
+    expect(await first.getByTestId('message-status').innerText()).toMatch(/Read/);
+
+    // Alice's other device stored the sent copy, from her.
+    await expect
+      .poll(async () => {
+        for (const chat of await alice2.client.chats()) {
+          for (const m of await alice2.client.messages(chat.id)) if (m.text === 'Hello Bob, this is Alice') return m.fromMe;
+        }
+        return undefined;
+      }, WAIT)
+      .toBe(true);
+    await h.screenshot(alice, 'conversation');
+  });
+
+  it('shows typing, tapbacks and replies', async () => {
+    await bob.getByTestId('composer-input').pressSequentially('Typing something', { delay: 20 });
+    await alice.getByTestId('typing-indicator').waitFor(WAIT);
+    await bob.getByTestId('composer-input').fill('');
+
+    const onBob = messageWithText(bob, 'Hello Bob, this is Alice');
+    await messageAction(bob, onBob, 'action-tapback-love');
+    const onAlice = messageWithText(alice, 'Hello Bob, this is Alice');
+    await onAlice.getByTestId('message-tapbacks').waitFor(WAIT);
+
+    await messageAction(bob, onBob, 'action-reply');
+    await bob.getByTestId('composer-reply').waitFor(WAIT);
+    await send(bob, 'Replying to you, Alice');
+    const reply = messageWithText(alice, 'Replying to you, Alice');
+    await reply.waitFor(WAIT);
+    expect(await reply.getAttribute('data-from-me')).toBe('false');
+    expect(await reply.getByTestId('reply-preview').innerText()).toContain('Hello Bob');
+    await alice.getByTestId('typing-indicator').waitFor({ state: 'hidden', ...WAIT });
+  });
+
+  it('edits and unsends', async () => {
+    const bubble = await send(alice, 'A message with a tpyo');
+    await expect.poll(() => bubble.getAttribute('data-status'), WAIT).toMatch(/delivered|read/);
+    await messageAction(alice, bubble, 'action-edit');
+    await alice.getByTestId('edit-input').fill('A message without a typo');
+    await alice.getByTestId('edit-save').click();
+    const edited = messageWithText(bob, 'A message without a typo');
+    await edited.waitFor(WAIT);
+    await edited.getByTestId('message-edited').waitFor(WAIT);
+    expect(await messageWithText(bob, 'tpyo').count()).toBe(0);
+
+    const regret = await send(alice, 'Something I regret');
+    await messageWithText(bob, 'Something I regret').waitFor(WAIT);
+    await messageAction(alice, regret, 'action-unsend');
+    await expect.poll(() => messageWithText(bob, 'Something I regret').count(), WAIT).toBe(0);
+    await bob.getByTestId('message-unsent').first().waitFor(WAIT);
+  });
+
+  it('creates a group that every member receives', async () => {
+    await startChat(alice, [BOB.appleId, CAROL.appleId], 'Weekend plans');
+    await send(alice, 'Group hello from Alice');
+    await openChatNamed(bob, 'Weekend plans');
+    await messageWithText(bob, 'Group hello from Alice').waitFor(WAIT);
+    expect(await bob.getByTestId('conversation-title').innerText()).toContain('Weekend plans');
+    await expect
+      .poll(async () => {
+        for (const chat of await carol.client.chats()) {
+          if (chat.name !== 'Weekend plans') continue;
+          for (const m of await carol.client.messages(chat.id)) if (m.text === 'Group hello from Alice') return chat.participants.length;
+        }
+        return 0;
+      }, WAIT)
+      .toBe(3);
+    await send(bob, 'Bob in the group');
+    await messageWithText(alice, 'Bob in the group').waitFor(WAIT);
+    await alice.getByTestId('nav-chats').click();
+    await expect.poll(() => alice.getByTestId('chat-row').count(), WAIT).toBe(2);
+    await h.screenshot(alice, 'chat-list');
+  });
+
+  it('keeps history and state across reloads, and opens offline with the stored history', async () => {
+    await openChatNamed(bob, /alice/i);
+    const before = await messages(bob).allInnerTexts();
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    await Promise.all([alice.reload(), bob.reload()]);
+    await bob.getByTestId('composer-input').waitFor(WAIT);
+    await expect.poll(() => messages(bob).allInnerTexts(), WAIT).toEqual(before);
+    await openChatNamed(alice, /bob/i);
+    const first = messageWithText(alice, 'Hello Bob, this is Alice');
+    await expect.poll(() => first.getAttribute('data-status'), WAIT).toBe('read');
+    await first.getByTestId('message-tapbacks').waitFor(WAIT);
+
+    // Offline: the service worker serves the shell, IndexedDB the history.
+    await alice.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, WAIT);
+    await aliceCtx.setOffline(true);
+    try {
+      await alice.reload();
+      await openChatNamed(alice, /bob/i);
+      await messageWithText(alice, 'Hello Bob, this is Alice').waitFor(WAIT);
+      await messageWithText(alice, 'A message without a typo').waitFor(WAIT);
+    } finally {
+      await aliceCtx.setOffline(false);
+    }
+  });
+
+  it('keeps the identity private keys non-extractable in IndexedDB', async () => {
+    const result = await alice.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = indexedDB.open('cerulean');
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const rows = await new Promise<unknown[]>((resolve, reject) => {
+        const req = db.transaction('keys').objectStore('keys').getAll();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      db.close();
+      const found: CryptoKey[] = [];
+      const walk = (v: unknown, depth: number): void => {
+        if (depth > 8 || v === null || typeof v !== 'object') return;
+        if (v instanceof CryptoKey) {
+          if (v.type === 'private') found.push(v);
+          return;
+        }
+        for (const x of Object.values(v)) walk(x, depth + 1);
+      };
+      walk(rows, 0);
+      const exported: string[] = [];
+      for (const key of found) {
+        try {
+          await crypto.subtle.exportKey('pkcs8', key);
+          exported.push(key.algorithm.name);
+        } catch {
+          // expected: non-extractable
+        }
+      }
+      return { rows: rows.length, privateKeys: found.length, extractable: found.filter((k) => k.extractable).length, exported };
+    });
+    expect(result.rows).toBe(1);
+    // Legacy signing + encryption, NGM device key + prekey.
+    expect(result.privateKeys).toBeGreaterThanOrEqual(4);
+    expect(result.extractable).toBe(0);
+    expect(result.exported).toEqual([]);
+    expect(h.pageErrors).toEqual([]);
+  });
+});
