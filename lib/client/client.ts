@@ -218,7 +218,9 @@ export class CeruleanClient {
     const token = await this.requireCourier().whenConnected();
     // The courier's token was saved into a new account record while connecting.
     account = this.account ?? account;
-    if ('appleId' in req) {
+    if (!this.engine && this.registrar.hasSignIn(account, req)) {
+      // Signed in on an earlier attempt that failed later (relay, network): carry on from there.
+    } else if ('appleId' in req) {
       const signIn = await this.registrar.signInAppleId(account, req.appleId);
       if (signIn !== 'ok') return { status: signIn };
     } else if (req.phone.regResp === undefined) {

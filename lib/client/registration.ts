@@ -21,17 +21,9 @@ import { CeruleanError } from '../errors';
 import type { ResolvedConfig } from './config';
 import { fromStoredKeys, generateDeviceKeys, publishedKeys, toStoredKeys, type DeviceKeys } from './keys';
 import type { Network } from './network';
+import { loadRegistrationState, REGISTRATION_STATE_KEY, type RegistrationState } from './registration-state';
 
-/** What a registered device remembers besides its account record (kv `client/registration`). */
-export interface RegistrationState {
-  /** The handle this device sends from and persists lookups for. */
-  primaryHandle: string;
-  /** Every registered handle → the IDS user whose ID certificate signs lookups from it. */
-  handleOwners: Record<string, string>;
-  /** When to register again (reregisterDueAt). */
-  renewAt: number;
-  relay: { url: string; code: string };
-}
+export { loadRegistrationState, type RegistrationState } from './registration-state';
 
 export type RegisterRequest =
   | { appleId: AppleIdCredentials }
@@ -46,22 +38,11 @@ export type RegisterResult =
   /** Send `text` by SMS to `gateway` from the phone, then call register again with the answer. */
   | { status: 'sms-required'; text: string; gateway?: string };
 
-const STATE_KEY = 'client/registration';
 const PHONE_REQUEST_KEY = 'client/phone-request';
+/** An auth certificate this close to its end is not worth resuming with: sign in again. */
+const SIGN_IN_MARGIN_MS = 10 * 60_000;
 
 export class RegistrationError extends CeruleanError {}
-
-export async function loadRegistrationState(store: ClientStore): Promise<RegistrationState | undefined> {
-  const v = await store.kv.get(STATE_KEY);
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return undefined;
-  const s = v as Partial<RegistrationState>;
-  const valid =
-    typeof s.primaryHandle === 'string' &&
-    typeof s.renewAt === 'number' &&
-    typeof s.handleOwners === 'object' && s.handleOwners !== null &&
-    typeof s.relay?.url === 'string' && typeof s.relay.code === 'string';
-  return valid ? (s as RegistrationState) : undefined;
-}
 
 export interface Registered {
   account: AccountRecord;
@@ -79,7 +60,9 @@ export class Registrar {
   async ensureAccount(): Promise<AccountRecord> {
     const [existing] = await this.d.store.accounts.list();
     if (existing?.push) return existing;
-    const activated = await activateDevice({ http: this.d.network.albert });
+    // Extractable so the device can enroll with a push watcher (issue #6), which connects to the courier with this
+    // key while the app is closed. It is the push key only; identity keys are never extractable.
+    const activated = await activateDevice({ http: this.d.network.albert, extractable: true });
     const now = this.d.now();
     const account: AccountRecord = {
       id: existing?.id ?? randomUuidString(),
@@ -94,6 +77,22 @@ export class Registrar {
     };
     await this.d.store.accounts.put(account);
     return account;
+  }
+
+  /**
+   * Whether the account already holds an unexpired auth certificate for this sign-in: the person signed in (the 2FA
+   * code or the SMS reply is spent) but registering failed afterwards, e.g. at the relay. Registering again then
+   * starts from the certificate instead of asking for a new code.
+   */
+  hasSignIn(account: AccountRecord, req: RegisterRequest): boolean {
+    const now = this.d.now();
+    const fresh = (user: (userId: string) => boolean) => account.authCertificates.some((c) => user(c.userId) && c.notAfter > now + SIGN_IN_MARGIN_MS);
+    if ('appleId' in req) {
+      const same = account.appleId !== undefined && account.appleId.toLowerCase() === req.appleId.username.trim().toLowerCase();
+      return same && fresh((id) => id === account.profileId);
+    }
+    // Phone users are `P:<number>` (ids.md §2.4).
+    return fresh((id) => id.startsWith('P:'));
   }
 
   /** Apple ID sign-in; on success the user's auth certificate is stored. */
@@ -166,7 +165,7 @@ export class Registrar {
     const idCertificates: IdsCredential[] = ok.map((u) => ({ userId: u.userId, certificate: u.idCert.der, notAfter: u.idCert.notAfter }));
     const updated: AccountRecord = { ...account, handles, idCertificates, registrationExpiresAt: expiresAt, device, updatedAt: now };
     await this.d.store.accounts.put(updated);
-    await this.d.store.kv.set(STATE_KEY, { ...state, handleOwners: { ...handleOwners }, relay: { ...relay } });
+    await this.d.store.kv.set(REGISTRATION_STATE_KEY, { ...state, handleOwners: { ...handleOwners }, relay: { ...relay } });
     return { account: updated, state, keys, failedUsers: failed };
   }
 
