@@ -89,7 +89,7 @@ export class QueryService {
     const results: PlistDict = {};
     let identities = 0;
     for (const uri of uris) {
-      const found = this.identitiesFor(uri, selfUri, subService);
+      const found = this.identitiesFor(uri, selfUri, subService, this.owns(signed.userId, uri));
       identities += found.identities.length;
       // Keys are the handles verbatim, and untrusted: never through the `__proto__` setter.
       setPlistKey(results, uri, found);
@@ -106,7 +106,12 @@ export class QueryService {
     return this.deps.registrations.devicesForUri(this.options.service, uri).filter((r) => this.deps.registrations.isCurrent(r));
   }
 
-  private identitiesFor(uri: string, selfUri: string, subService: string | undefined): PlistDict & { identities: PlistDict[] } {
+  /**
+   * `ownAccount`: the requester looks up its own account's handle. Its devices then carry their `device-name` (an
+   * optional identity key, ids.md §7.2), so the account's device list can name them; other people's lookups do not
+   * learn what someone calls their devices.
+   */
+  private identitiesFor(uri: string, selfUri: string, subService: string | undefined, ownAccount: boolean): PlistDict & { identities: PlistDict[] } {
     const regs = this.current(uri).filter((r) => subService === undefined || r.subServices.includes(subService));
     const devices = newestPerToken(regs);
     const now = this.deps.clock.now();
@@ -120,6 +125,7 @@ export class QueryService {
       };
       if (r.clientData) identity['client-data'] = r.clientData;
       if (r.ktLoggableData) identity['kt-loggable-data'] = r.ktLoggableData;
+      if (ownAccount && r.deviceName !== undefined) identity['device-name'] = r.deviceName;
       return identity;
     });
     const first = devices[0];

@@ -117,6 +117,20 @@ describe('lookup', () => {
     }
   });
 
+  test("device names go to the account's own devices only", async () => {
+    w = await MadridWorld.create(pkiDir.dir);
+    const [alice, bob] = await Promise.all([w.user('alice-profile'), w.user('bob-profile')]);
+    const [a1, a2, b1] = await Promise.all([w.phone(), w.phone(), w.phone()]);
+    await w.register(a1, alice, [ALICE], { deviceName: 'Alice laptop' });
+    await w.register(a2, alice, [ALICE], { deviceName: 'Alice phone' });
+    await w.register(b1, bob, [BOB], { deviceName: 'Bob tablet' });
+    const identitiesOf = (body: PlistDict | undefined, uri: string) => ((body?.['results'] as PlistDict)[uri] as PlistDict)['identities'] as PlistDict[];
+    const own = await a1.lookup(alice, ALICE, { uris: [ALICE] });
+    expect(identitiesOf(own.body, ALICE).map((i) => i['device-name'])).toEqual(['Alice laptop', 'Alice phone']);
+    const other = await a1.lookup(alice, ALICE, { uris: [BOB] });
+    expect(identitiesOf(other.body, BOB).map((i) => i['device-name'])).toEqual([undefined]);
+  });
+
   test('the reply goes only to the asking device; a device registered for a handle by two users is one identity', async () => {
     const { alice, a1, b1 } = await world();
     const bobPhoneUser = await w.user('P:+15551230000');
