@@ -21,7 +21,7 @@ import { Button } from '../common/button';
 import { ErrorNotice } from '../common/error-notice';
 import { Spinner } from '../common/spinner';
 import { TextField } from '../common/text-field';
-import type { ErrorContext } from '../errors';
+import { errorCode, type ErrorContext } from '../errors';
 import { ConnectionStep, type ConnectionFields } from './connection-step';
 import { MethodStep, type MethodFields } from './method-step';
 import { ProgressView } from './progress-view';
@@ -51,10 +51,13 @@ const SUBMIT_LABEL: Record<Action, string> = {
   connection: 'Continue',
   method: 'Sign in',
   code: 'Verify',
-  'new-code': 'Send a new code',
-  'new-text': 'Get a new text',
+  'new-code': 'Try again',
+  'new-text': 'Try again',
   sms: 'Register',
 };
+
+/** Failures that mean the relay code itself is wrong: the field to correct it has to be on screen. */
+const RELAY_CODE_ERRORS = new Set(['relay-unknown-code', 'bad-relay-code']);
 
 function defaultRelayUrl(mode: ConnectionFields['mode']): string {
   return mode === 'sandbox' ? SANDBOX_RELAY_URL : BEEPER_RELAY_URL;
@@ -98,10 +101,12 @@ export function Onboarding() {
   const [failure, setFailure] = useState<Failure | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   // The 2FA code or SMS reply was accepted but registering failed after it: it works only once, so the next try
-  // needs a new one.
+  // goes on from the stored sign-in without it (and asks for a new one only if that sign-in has expired).
   const [spent, setSpent] = useState(false);
   // Restored at the SMS step after a reload: the relay code (not kept) must be asked for there.
   const [relayCodeLost] = useState(() => draft.step === 'sms');
+  // The relay did not accept the code at the 2FA or SMS step, which do not show it otherwise.
+  const [relayCodeWrong, setRelayCodeWrong] = useState(false);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
@@ -120,6 +125,7 @@ export function Onboarding() {
     setFailure(undefined);
     setNotice(undefined);
     setSpent(false);
+    setRelayCodeWrong(false);
     setDraft((d) => ({ ...d, step }));
   }, []);
 
@@ -215,6 +221,7 @@ export function Onboarding() {
         (e instanceof AttemptError && pastSignIn(e.phase) && (action === 'code' || action === 'sms')) ||
         (error instanceof CeruleanError && error.code === 'no-phone-request');
       if (usedUp) setSpent(true);
+      if (error instanceof CeruleanError && RELAY_CODE_ERRORS.has(error.code)) setRelayCodeWrong(true);
       const retryAction: Action = usedUp ? (action === 'code' ? 'new-code' : 'new-text') : action;
       setFailure({ error, context: { ...context, ...(where ? { where } : {}) }, action: retryAction });
       // A failed client may still be retrying in the background; the next attempt starts clean.
@@ -333,10 +340,14 @@ export function Onboarding() {
               replyRequired={!spent}
             />
           ) : null}
-          {draft.step === 'sms' && relayCodeLost ? (
+          {(draft.step === 'sms' && relayCodeLost) || ((draft.step === 'sms' || draft.step === 'second-factor') && relayCodeWrong) ? (
             <TextField
               label="Registration code"
-              hint="The code from your registration relay provider (it is not kept when the page reloads)."
+              hint={
+                relayCodeWrong
+                  ? 'The code from your registration relay provider. Correct it, then try again.'
+                  : 'The code from your registration relay provider (it is not kept when the page reloads).'
+              }
               value={secrets.relayCode}
               onChange={(e) => setSecrets((s) => ({ ...s, relayCode: e.target.value }))}
               autoComplete="off"
@@ -349,11 +360,12 @@ export function Onboarding() {
 
           <div aria-live="polite" className="contents">
             {notice ? <p className="text-sm text-neutral-700 dark:text-neutral-300">{notice}</p> : null}
-            {spent ? (
+            {/* A lost REG-REQ is explained by the error itself: that retry does need a new text. */}
+            {spent && errorCode(failure?.error) !== 'no-phone-request' ? (
               <p className="text-sm text-neutral-700 dark:text-neutral-300">
                 {draft.step === 'sms'
-                  ? 'Your number was verified, but registering failed. A reply works only once: get a new text and send it again.'
-                  : 'Your code was accepted, but registering failed. A code works only once: ask for a new one.'}
+                  ? 'Your number was verified, but registering failed after that. Try again: no new text is needed unless the verification has expired.'
+                  : 'Your code was accepted, but registering failed after that. Try again: no new code is needed unless the sign-in has expired.'}
               </p>
             ) : null}
           </div>
