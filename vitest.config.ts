@@ -31,6 +31,7 @@ export default defineConfig({
       '@peculiar/x509',
       '@reclaimprotocol/tls',
       'idb',
+      'fflate',
     ],
   },
   test: {

@@ -29,13 +29,18 @@ const HTTPS_HOSTS = [
   'init.push.apple.com',
   'init.sandbox.push.apple.com',
 ];
+// Carrier gateway discovery for phone registration (ids.md §2.4): the iTunes carrier list and the carrier bundles
+// (.ipcc) it links to. Bundles since 2018 are on updates.cdn-apple.com; older ones are listed as http:// URLs on
+// appldnld.apple.com, which the client fetches over TLS on 443 like everything else it reaches through here.
+const CARRIER_HOSTS = ['itunes.apple.com', 'updates.cdn-apple.com', 'appldnld.apple.com'];
 // Fetched over plain HTTP by the clients (the APNs bag and the validation certificate).
 const PLAIN_HTTP_HOSTS = ['init-p01st.push.apple.com', 'static.ess.apple.com'];
 
-/** Apple's courier, IDS, albert and bag hosts, as `pattern:port` entries. */
+/** Apple's courier, IDS, albert, bag and carrier-bundle hosts, as `pattern:port` entries. */
 export const APPLE_DEFAULT_ALLOW: readonly string[] = [
   ...COURIER_PATTERNS.flatMap((p) => [`${p}:5223`, `${p}:443`]),
   ...HTTPS_HOSTS.map((h) => `${h}:443`),
+  ...CARRIER_HOSTS.map((h) => `${h}:443`),
   ...PLAIN_HTTP_HOSTS.map((h) => `${h}:80`),
 ];
 

@@ -24,7 +24,7 @@ export interface BridgeOptions {
   port?: number;
   /** Access token clients must present; unset = open bridge. */
   token?: string;
-  /** Include Apple's courier, IDS, albert and bag hosts (APPLE_DEFAULT_ALLOW) in the allowlist. */
+  /** Include Apple's courier, IDS, albert, bag and carrier-bundle hosts (APPLE_DEFAULT_ALLOW) in the allowlist. */
   allowAppleDefaults?: boolean;
   /** Extra `pattern:port` entries, e.g. a registration relay. */
   allow?: readonly string[];

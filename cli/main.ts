@@ -78,7 +78,7 @@ async function register(client: CeruleanClient, o: CliOptions, prompt: Prompter)
   } else if (o.regResp !== undefined) {
     result = await client.register({ phone: { regResp: o.regResp } });
   } else {
-    const request = await client.register({ phone: {} });
+    const request = await client.register({ phone: o.mccMnc !== undefined ? { mccMnc: o.mccMnc } : {} });
     if (request.status !== 'sms-required') return finish(request);
     print({ regReq: request.text, gateway: request.gateway ?? null });
     say(`Send this text by SMS from the phone to ${request.gateway ?? "your carrier's registration gateway"}:\n  ${request.text}`);

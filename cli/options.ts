@@ -11,7 +11,8 @@ export const USAGE = `Usage: tsx cli/main.ts <command> [options]
 
 Commands:
   register --apple-id <id> [--password <pw>] [--code <2fa>]   sign in with an Apple ID (asks for the 2FA code)
-  register --phone [--reg-resp <text>]                          register a phone number by SMS (shows the REG-REQ)
+  register --phone [--mcc-mnc <digits>] [--reg-resp <text>]    register a phone number by SMS (shows the REG-REQ and,
+                                                                with the SIM's MCC+MNC, its carrier's gateway)
   send <handle...> <text>                                       send a message (handles: +15551234567, a@b.example)
   listen                                                        print incoming events as JSON lines until Ctrl-C
   devices [--refresh]                                           list the devices of this account
@@ -39,6 +40,8 @@ export interface CliOptions {
   code?: string;
   phone: boolean;
   regResp?: string;
+  /** The SIM's MCC+MNC (e.g. 310260): the SMS gateway is then looked up in Apple's carrier list. */
+  mccMnc?: string;
   refresh: boolean;
   client: Omit<CeruleanClientConfig, 'store' | 'WebSocketImpl'>;
 }
@@ -65,6 +68,7 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Prom
         code: { type: 'string' },
         phone: { type: 'boolean' },
         'reg-resp': { type: 'string' },
+        'mcc-mnc': { type: 'string' },
         refresh: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -83,6 +87,9 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Prom
   const passphrase = env.CERULEAN_PASSPHRASE;
   if (!passphrase) throw new UsageError('set CERULEAN_PASSPHRASE: it encrypts the keys in the data directory');
   if (command === 'register' && (v['apple-id'] === undefined) === !v.phone) throw new UsageError('register needs --apple-id or --phone');
+  const mccMnc = v['mcc-mnc'];
+  if (mccMnc !== undefined && !(command === 'register' && v.phone)) throw new UsageError('--mcc-mnc goes with register --phone');
+  if (mccMnc !== undefined && !/^\d{5,6}$/.test(mccMnc)) throw new UsageError('--mcc-mnc takes the 5 or 6 digits of MCC+MNC, e.g. 310260');
   if (command === 'send' && rest.length < 2) throw new UsageError('send needs at least one handle and the text');
 
   const mode = v.ca !== undefined ? 'sandbox' : 'apple';
@@ -100,6 +107,7 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Prom
     ...(v.code !== undefined ? { code: v.code } : {}),
     phone: v.phone ?? false,
     ...(v['reg-resp'] !== undefined ? { regResp: v['reg-resp'] } : {}),
+    ...(mccMnc !== undefined ? { mccMnc } : {}),
     refresh: v.refresh ?? false,
     client: {
       bridgeUrl,

@@ -77,7 +77,8 @@ const SMS = 'sms';
 const TWO_FACTOR = 'two-factor';
 const TWO_FACTOR_TTL_MS = 10 * 60_000;
 const INBOX_LIMIT = 200;
-const DEFAULT_MCC_MNC = '310260';
+/** A SIM's MCC-MNC when none is given (310260, ids.md §2.4's example). */
+export const DEFAULT_MCC_MNC = '310260';
 
 type Inbox = { nextId: number; messages: SmsMessage[] };
 

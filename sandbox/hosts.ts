@@ -14,7 +14,11 @@ export const HOSTS = {
   apnsBagHttp: 'init-p01st.push.apple.com',
   apnsBag: 'init.push.apple.com',
   apnsBagSandbox: 'init.sandbox.push.apple.com',
+  /** The carrier list (ids.md §2.4). */
   itunes: 'itunes.apple.com',
+  /** Carrier bundles since 2018 (https), and before (listed as http://). */
+  carrierBundles: 'updates.cdn-apple.com',
+  carrierBundlesLegacy: 'appldnld.apple.com',
   gsa: 'gsa.apple.com',
   setup: 'setup.icloud.com',
   /** `.invalid` can never resolve on the real Internet, so a misconfigured client fails instead of leaking. */
@@ -43,13 +47,15 @@ export const HTTPS_HOSTS: readonly string[] = [
   HOSTS.apnsBag,
   HOSTS.apnsBagSandbox,
   HOSTS.itunes,
+  HOSTS.carrierBundles,
+  HOSTS.carrierBundlesLegacy,
   HOSTS.gsa,
   HOSTS.setup,
   HOSTS.relay,
 ];
 
-/** Hosts clients reach over plain HTTP on port 80: the APNs bag and the IDS validation certificate. */
-export const HTTP_HOSTS: readonly string[] = [HOSTS.apnsBagHttp, HOSTS.static];
+/** Hosts clients reach over plain HTTP on port 80: the APNs bag, the IDS validation certificate, old carrier bundles. */
+export const HTTP_HOSTS: readonly string[] = [HOSTS.apnsBagHttp, HOSTS.static, HOSTS.carrierBundlesLegacy];
 
 /** A server certificate: its file name in the data dir and the DNS names it carries. */
 export interface ServerIdentity {
@@ -76,6 +82,7 @@ export const SERVER_IDENTITIES: readonly ServerIdentity[] = [
   },
   { name: 'albert', sans: [HOSTS.albert] },
   { name: 'apple-misc', sans: [HOSTS.itunes, HOSTS.gsa, HOSTS.setup] },
+  { name: 'apple-cdn', sans: [HOSTS.carrierBundles, HOSTS.carrierBundlesLegacy] },
   { name: 'relay', sans: [HOSTS.relay] },
 ];
 

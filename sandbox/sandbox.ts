@@ -1,7 +1,7 @@
 // startSandbox: the whole local stand-in for Apple, composed from its parts.
 //
 //   data dir ── store (journal + snapshot) ── pki (CA, server leaves, signing CAs)
-//   HTTPS listener (one port, every Apple HTTPS host by SNI/Host) ── bags, albert, relay, + service routes
+//   HTTPS listener (one port, every Apple HTTPS host by SNI/Host) ── bags, albert, relay, carrier list, + service routes
 //   HTTP listener (init-p01st bag, static.ess) ── admin page (loopback) ── TLS services (the courier) on own ports
 //   host-map.json: every `apple-host:port` → the local listener that plays it
 //
@@ -14,6 +14,7 @@ import { Accounts } from './accounts';
 import { startAdmin } from './admin';
 import { addAlbertRoutes, type AlbertOptions } from './albert';
 import { addBagRoutes } from './bags';
+import { addCarrierRoutes } from './carrier-bundles';
 import { applyConfig, type SandboxConfig } from './config';
 import { jsonLog, systemClock, type Clock, type Log } from './context';
 import { DEFAULT_COURIER_HOST_COUNT, HTTP_HOSTS, HTTPS_HOSTS, writeHostMap, type HostMap } from './hosts';
@@ -150,6 +151,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     addBagRoutes(router, { pki, clock, courierHostCount });
     addAlbertRoutes(router, { pki, store, clock, log: logger('albert'), options: options.albert });
     relay.addRoutes(router);
+    addCarrierRoutes(router, { accounts });
 
     const tlsPorts: Record<string, number> = {};
     const tlsHostKeys = new Map<string, string>();

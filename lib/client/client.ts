@@ -224,7 +224,7 @@ export class CeruleanClient {
       const signIn = await this.registrar.signInAppleId(account, req.appleId);
       if (signIn !== 'ok') return { status: signIn };
     } else if (req.phone.regResp === undefined) {
-      return { status: 'sms-required', ...(await this.registrar.phoneRequest(token)) };
+      return { status: 'sms-required', ...(await this.registrar.phoneRequest(token, req.phone.mccMnc)) };
     } else {
       await this.registrar.authenticatePhone(account, token, req.phone.regResp);
     }

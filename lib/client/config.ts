@@ -61,7 +61,10 @@ export interface CeruleanClientConfig {
   relay?: { url?: string; code: string };
   store: ClientStore;
   deviceInfo: ClientDeviceInfo;
-  /** The carrier's REG-REQ short code; the sandbox's by default in 'sandbox' mode. */
+  /**
+   * The carrier's REG-REQ short code. Without it, a phone registration that names the SIM's MCC-MNC finds the
+   * gateway in Apple's carrier list (ids/carrier-gateway.ts); one that does not gets the sandbox's in 'sandbox' mode.
+   */
   smsGateway?: string;
   /** Send read receipts (default true). */
   readReceipts?: boolean;
@@ -73,6 +76,8 @@ export interface CeruleanClientConfig {
 export interface ResolvedConfig extends CeruleanClientConfig {
   /** The relay URL for this mode when the config names none. */
   defaultRelayUrl: string;
+  /** The gateway when neither the config nor carrier discovery gives one: the sandbox's in 'sandbox' mode. */
+  defaultSmsGateway?: string;
   readReceipts: boolean;
   tuning: ClientTuning;
 }
@@ -89,7 +94,7 @@ export function resolveConfig(config: CeruleanClientConfig): ResolvedConfig {
   return {
     ...config,
     defaultRelayUrl: config.mode === 'sandbox' ? SANDBOX_RELAY_URL : BEEPER_RELAY_URL,
-    smsGateway: config.smsGateway ?? (config.mode === 'sandbox' ? SANDBOX_SMS_GATEWAY : undefined),
+    ...(config.mode === 'sandbox' ? { defaultSmsGateway: SANDBOX_SMS_GATEWAY } : {}),
     readReceipts: config.readReceipts ?? true,
     tuning: config.tuning ?? {},
   };

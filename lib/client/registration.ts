@@ -7,6 +7,7 @@ import { activateDevice } from '../apns/albert';
 import { getHandles } from '../ids/handles';
 import { signInAppleId, type AppleIdCredentials } from '../ids/apple-id';
 import { authenticateDS, generateAuthKey, makeAuthCsr, type IdsCertificate } from '../ids/auth-cert';
+import { discoverSmsGateway } from '../ids/carrier-gateway';
 import type { IdsContext } from '../ids/context';
 import { DEFAULT_DEVICE_VERSIONS, type DeviceInfo } from '../ids/device';
 import { IdsError } from '../ids/errors';
@@ -27,8 +28,12 @@ export { loadRegistrationState, type RegistrationState } from './registration-st
 
 export type RegisterRequest =
   | { appleId: AppleIdCredentials }
-  /** Without `regResp`: get the REG-REQ to send. With it: the gateway's answer to that REG-REQ. */
-  | { phone: { regResp?: string } };
+  /**
+   * Without `regResp`: get the REG-REQ to send and where to. `mccMnc` is the SIM's MCC+MNC (e.g. "310260"); the
+   * gateway is then looked up in Apple's carrier list unless the config names one. With `regResp`: the gateway's
+   * answer to that REG-REQ.
+   */
+  | { phone: { regResp?: string; mccMnc?: string } };
 
 export type RegisterResult =
   | { status: 'registered'; handles: string[]; expiresAt: number; failedUsers: Array<{ userId: string; error: string }> }
@@ -38,7 +43,16 @@ export type RegisterResult =
   /** Send `text` by SMS to `gateway` from the phone, then call register again with the answer. */
   | { status: 'sms-required'; text: string; gateway?: string };
 
+/** kv: the pending REG-REQ's id (to check the answer) and where it was sent. */
 const PHONE_REQUEST_KEY = 'client/phone-request';
+
+// A type, not an interface: kv values must be plain records.
+type PhoneRequest = {
+  requestId: number;
+  gateway?: string;
+  mccMnc?: string;
+};
+
 /** An auth certificate this close to its end is not worth resuming with: sign in again. */
 const SIGN_IN_MARGIN_MS = 10 * 60_000;
 
@@ -107,17 +121,22 @@ export class Registrar {
     return 'ok';
   }
 
-  /** The REG-REQ the phone must send (its request id is kept to check the answer). */
-  async phoneRequest(token: Uint8Array): Promise<{ text: string; gateway?: string }> {
-    const requestId = newRegRequestId();
-    await this.d.store.kv.set(PHONE_REQUEST_KEY, requestId);
-    return { text: regReqText(token, requestId), ...(this.d.config.smsGateway !== undefined ? { gateway: this.d.config.smsGateway } : {}) };
+  /** The REG-REQ the phone must send and its gateway (kept with the request id, which checks the answer). */
+  async phoneRequest(token: Uint8Array, mccMnc?: string): Promise<{ text: string; gateway?: string }> {
+    const gateway = await this.smsGateway(mccMnc);
+    const request: PhoneRequest = {
+      requestId: newRegRequestId(),
+      ...(gateway !== undefined ? { gateway } : {}),
+      ...(mccMnc !== undefined ? { mccMnc } : {}),
+    };
+    await this.d.store.kv.set(PHONE_REQUEST_KEY, request);
+    return { text: regReqText(token, request.requestId), ...(gateway !== undefined ? { gateway } : {}) };
   }
 
   /** Phone authentication with the gateway's REG-RESP to the last REG-REQ. */
   async authenticatePhone(account: AccountRecord, token: Uint8Array, regRespText: string): Promise<void> {
-    const requestId = await this.d.store.kv.get(PHONE_REQUEST_KEY);
-    if (typeof requestId !== 'number') throw new RegistrationError('no-phone-request', 'ask for a REG-REQ before giving a REG-RESP');
+    const requestId = pendingRequestId(await this.d.store.kv.get(PHONE_REQUEST_KEY));
+    if (requestId === undefined) throw new RegistrationError('no-phone-request', 'ask for a REG-REQ before giving a REG-RESP');
     const regResp = parseRegResp(regRespText, requestId);
     const authKey = await this.authKey(account);
     const csr = await makeAuthCsr(authKey, regResp.userId);
@@ -178,6 +197,13 @@ export class Registrar {
     return keys;
   }
 
+  /** The configured gateway, else the carrier's from Apple's list when the SIM's MCC-MNC is known, else the mode's. */
+  private async smsGateway(mccMnc: string | undefined): Promise<string | undefined> {
+    if (this.d.config.smsGateway !== undefined) return this.d.config.smsGateway;
+    if (mccMnc !== undefined) return (await discoverSmsGateway(this.d.network.http, mccMnc)).gateway;
+    return this.d.config.defaultSmsGateway;
+  }
+
   private relay(previous: RegistrationState | undefined): { url: string; code: string } {
     const configured = this.d.config.relay;
     if (configured) return { url: configured.url ?? this.d.config.defaultRelayUrl, code: configured.code };
@@ -216,6 +242,14 @@ export class Registrar {
     account.updatedAt = this.d.now();
     await this.d.store.accounts.put(account);
   }
+}
+
+/** The request id of a stored phone request; earlier versions stored the bare number. */
+function pendingRequestId(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const id = (v as Partial<PhoneRequest>).requestId;
+  return typeof id === 'number' ? id : undefined;
 }
 
 function hasHandle(list: readonly string[], uri: string): boolean {

@@ -19,6 +19,10 @@ export type IdsErrorCode =
   | 'response-too-large'
   /** Register refused a user (6001/6009 come with an `alert` to show). */
   | 'registration-refused'
+  /** Apple's carrier list has no entry (or no downloadable carrier bundle) for the SIM's MCC-MNC. */
+  | 'unknown-carrier'
+  /** The carrier's bundles name no SMS registration gateway (PhoneNumberRegistrationGatewayAddress). */
+  | 'no-gateway'
   /** The server answered with an HTTP status other than 200 and no IDS status. */
   | 'http-status'
   /** Any other non-zero IDS status (see `status`). */

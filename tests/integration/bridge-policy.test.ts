@@ -179,6 +179,13 @@ describe('allowlist', () => {
     ['init-p01st.push.apple.com', 80, true],
     ['static.ess.apple.com', 80, true],
     ['init.sandbox.push.apple.com', 443, true],
+    // Carrier gateway discovery: the iTunes carrier list and the carrier-bundle hosts, TLS only.
+    ['itunes.apple.com', 443, true],
+    ['updates.cdn-apple.com', 443, true],
+    ['appldnld.apple.com', 443, true],
+    ['itunes.apple.com', 80, false],
+    ['appldnld.apple.com', 80, false],
+    ['x.updates.cdn-apple.com', 443, false],
     ['identity.ess.apple.com', 80, false],
     ['albert.apple.com', 5223, false],
     ['17-courier.push.apple.com', 80, false],
