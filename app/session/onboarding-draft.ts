@@ -8,13 +8,15 @@ export interface OnboardingDraft {
   method: OnboardingMethod;
   appleId: string;
   phoneNumber: string;
+  /** The SIM's carrier as MCC+MNC (e.g. 310260): where its REG-REQ gateway is looked up; the sandbox needs none. */
+  mccMnc: string;
   /** The REG-REQ being waited on: the client keeps its request id in the store, so it stays valid over a reload. */
   sms?: { text: string; gateway?: string };
 }
 
 const DRAFT_KEY = 'cerulean.onboarding';
 
-const emptyDraft: OnboardingDraft = { step: 'connection', method: 'apple-id', appleId: '', phoneNumber: '' };
+const emptyDraft: OnboardingDraft = { step: 'connection', method: 'apple-id', appleId: '', phoneNumber: '', mccMnc: '' };
 
 export function loadOnboardingDraft(): OnboardingDraft {
   try {
@@ -30,6 +32,7 @@ export function loadOnboardingDraft(): OnboardingDraft {
       method: r.method === 'phone' ? 'phone' : 'apple-id',
       appleId: typeof r.appleId === 'string' ? r.appleId : '',
       phoneNumber: typeof r.phoneNumber === 'string' ? r.phoneNumber : '',
+      mccMnc: typeof r.mccMnc === 'string' ? r.mccMnc : '',
       ...(smsOk
         ? { sms: { text: sms.text as string, ...(typeof sms.gateway === 'string' ? { gateway: sms.gateway } : {}) } }
         : {}),

@@ -234,6 +234,32 @@ const ENTRIES: Record<string, Entry> = {
     detail: 'The text this reply answers was not found. Ask for a new text and send it.',
     retry: false,
   },
+  // Carrier gateway discovery (the phone step with an MCC-MNC).
+  'bad-mcc-mnc': {
+    title: 'Check the carrier code',
+    detail: 'The carrier code is the SIM’s mobile country code and network code together: 5 or 6 digits, e.g. 310260.',
+    retry: false,
+  },
+  'unknown-carrier': {
+    title: 'Carrier not found',
+    detail: "Apple's carrier list has no entry for this carrier code. Check the code (your phone's settings show it).",
+    retry: false,
+  },
+  'no-gateway': {
+    title: 'This carrier cannot register by text',
+    detail: "The carrier's settings name no registration number, so a phone number on it cannot be registered this way. Sign in with an Apple ID instead.",
+    retry: false,
+  },
+  'bad-carrier-bundle': {
+    title: "Couldn't read the carrier's settings",
+    detail: "The carrier's settings file did not download correctly. Try again.",
+    retry: true,
+  },
+  'bad-carrier-list': {
+    title: "Couldn't read Apple's carrier list",
+    detail: 'The list of carriers did not download correctly. Try again.',
+    retry: true,
+  },
   'not-signed-in': { title: 'Not signed in', detail: 'Sign in with an Apple ID or a phone number first.', retry: false },
   'not-registered': { title: 'Not set up yet', detail: 'Register this device first.', retry: false },
   'lookup-timeout': { title: 'No answer in time', detail: 'The lookup did not get an answer. Try again.', retry: true },

@@ -1,6 +1,7 @@
 // Phone-number registration in the PWA: the app shows the REG-REQ text and an `sms:` link that opens the phone's
 // messaging app with the gateway number and that text filled in; the handset "sends" it (the sandbox's SMS
 // gateway answers with a REG-RESP), the person pastes the reply, and the browser is registered for the number.
+// The gateway is looked up from the carrier code (MCC-MNC) in the sandbox's carrier list, as against Apple.
 // Then the phone user and an Apple ID user (another browser context) message each other.
 import type { Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,15 @@ describe('phone number registration', () => {
     await phone.getByTestId('onb-method-phone').check();
     await phone.getByTestId('onb-phone-number').fill(PHONE);
     await phone.getByTestId('onb-relay-code').fill(await h.admin.relayCode('phone relay'));
+    // The carrier code makes the client look the gateway up in the (sandbox's) carrier list: an unknown carrier
+    // says so, and the corrected code carries on with nothing else retyped.
+    await phone.getByTestId('onb-mcc-mnc').fill('99999');
+    await phone.getByTestId('onb-submit').click();
+    const error = phone.getByTestId('onb-error');
+    await error.waitFor(WAIT);
+    expect(await error.innerText()).toContain('Carrier not found');
+    expect(await phone.getByTestId('onb-phone-number').inputValue()).toBe(PHONE);
+    await phone.getByTestId('onb-mcc-mnc').fill('310260');
     await phone.getByTestId('onb-submit').click();
 
     const shown = phone.getByTestId('onb-regreq-text');

@@ -8,6 +8,7 @@ export interface MethodFields {
   appleId: string;
   password: string;
   phoneNumber: string;
+  mccMnc: string;
   relayCode: string;
   relayUrl: string;
 }
@@ -82,6 +83,23 @@ export function MethodStep({ value, onChange, mode, defaultRelayUrl, disabled }:
           data-testid="onb-phone-number"
         />
       )}
+      {value.method === 'phone' ? (
+        <TextField
+          label={mode === 'apple' ? 'Carrier code (MCC-MNC)' : 'Carrier code (MCC-MNC, optional)'}
+          hint={
+            mode === 'apple'
+              ? "Your SIM's mobile country and network code, e.g. 310260: it finds the number your phone texts."
+              : "Leave empty for the sandbox's carrier, or enter one to look its gateway up in the sandbox's carrier list."
+          }
+          value={value.mccMnc}
+          onChange={(e) => onChange({ mccMnc: e.target.value })}
+          inputMode="numeric"
+          pattern="[0-9]{5,6}"
+          required={mode === 'apple'}
+          disabled={disabled}
+          data-testid="onb-mcc-mnc"
+        />
+      ) : null}
 
       <fieldset className="flex flex-col gap-4 rounded-xl border border-neutral-200 p-4 dark:border-neutral-800" disabled={disabled}>
         <legend className="px-1 text-sm font-medium text-neutral-700 dark:text-neutral-300">Registration relay</legend>

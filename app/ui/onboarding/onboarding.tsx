@@ -134,6 +134,7 @@ export function Onboarding() {
     appleId: draft.appleId,
     password: secrets.password,
     phoneNumber: draft.phoneNumber,
+    mccMnc: draft.mccMnc,
     relayCode: secrets.relayCode,
     relayUrl,
   };
@@ -236,7 +237,7 @@ export function Onboarding() {
     method: () =>
       draft.method === 'apple-id'
         ? runRegister({ appleId: { username: draft.appleId.trim(), password: secrets.password } }, 'apple-id', 'method', 'password')
-        : runRegister({ phone: {} }, 'phone-request', 'method'),
+        : runRegister({ phone: phoneRequest(draft.mccMnc) }, 'phone-request', 'method'),
     code: () =>
       runRegister(
         { appleId: { username: draft.appleId.trim(), password: secrets.password, code: secrets.code } },
@@ -246,7 +247,7 @@ export function Onboarding() {
       ),
     'new-code': () =>
       runRegister({ appleId: { username: draft.appleId.trim(), password: secrets.password } }, 'apple-id', 'new-code', 'password'),
-    'new-text': () => runRegister({ phone: {} }, 'phone-request', 'new-text'),
+    'new-text': () => runRegister({ phone: phoneRequest(draft.mccMnc) }, 'phone-request', 'new-text'),
     sms: () => runRegister({ phone: { regResp: secrets.regResp.trim() } }, 'phone-response', 'sms'),
   };
 
@@ -415,4 +416,10 @@ export function Onboarding() {
       </div>
     </main>
   );
+}
+
+/** The phone step's first request: with the carrier's MCC-MNC when given, so the client looks up its gateway. */
+function phoneRequest(mccMnc: string): { mccMnc?: string } {
+  const code = mccMnc.trim();
+  return code ? { mccMnc: code } : {};
 }
