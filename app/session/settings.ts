@@ -15,8 +15,10 @@ export interface AppSettings {
   relayUrl?: string;
   deviceName: string;
   readReceipts: boolean;
-  /** The user wants push notifications (the push watcher arrives separately). */
+  /** Push notifications are on: this device is enrolled with the push watcher (app/session/push.ts). */
   notifications: boolean;
+  /** http(s):// address of the push watcher that wakes the app while it is closed. */
+  watcherUrl: string;
 }
 
 export const SETTINGS_KEY = 'cerulean.settings';
@@ -26,6 +28,12 @@ export const DEFAULT_SANDBOX_CA_URL = '/sandbox-ca.pem';
 export function defaultBridgeUrl(): string {
   const host = typeof location !== 'undefined' && location.hostname ? location.hostname : 'localhost';
   return `ws://${host.includes(':') ? `[${host}]` : host}:8787`;
+}
+
+/** The local push watcher on the machine serving the app, as `npm start` runs it. */
+export function defaultWatcherUrl(): string {
+  const host = typeof location !== 'undefined' && location.hostname ? location.hostname : 'localhost';
+  return `http://${host.includes(':') ? `[${host}]` : host}:8790`;
 }
 
 /** "Cerulean on Firefox (Linux)": how this browser shows up in the account's device lists. */
@@ -63,6 +71,7 @@ export function defaultSettings(): AppSettings {
     deviceName: defaultDeviceName(),
     readReceipts: true,
     notifications: false,
+    watcherUrl: defaultWatcherUrl(),
   };
 }
 
@@ -89,6 +98,7 @@ export function loadSettings(): AppSettings {
     deviceName: str(r.deviceName) ?? d.deviceName,
     readReceipts: typeof r.readReceipts === 'boolean' ? r.readReceipts : d.readReceipts,
     notifications: typeof r.notifications === 'boolean' ? r.notifications : d.notifications,
+    watcherUrl: str(r.watcherUrl) ?? d.watcherUrl,
     ...(bridgeToken ? { bridgeToken } : {}),
     ...(appleRootsPem ? { appleRootsPem } : {}),
     ...(relayUrl ? { relayUrl } : {}),

@@ -1,7 +1,8 @@
 // One connected tab per browser profile: two tabs would share the push certificate and knock each other off the
 // courier, and race on the same store. A Web Lock held for the page's life says who owns the session; another tab
-// can take it over (`steal`), and the tab that loses it is told so.
-const LOCK_NAME = 'cerulean-session';
+// can take it over (`steal`), and the tab that loses it is told so. The service worker takes the same lock while it
+// fetches messages after a push wake-up, and leaves them to the page when a page holds it.
+export const SESSION_LOCK_NAME = 'cerulean-session';
 
 export interface TabLock {
   release(): void;
@@ -22,7 +23,7 @@ export function acquireTabLock(options: TabLockOptions): Promise<TabLock | undef
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     navigator.locks
-      .request(LOCK_NAME, options.steal ? { steal: true } : { ifAvailable: true }, async (lock) => {
+      .request(SESSION_LOCK_NAME, options.steal ? { steal: true } : { ifAvailable: true }, async (lock) => {
         if (!lock) {
           resolve(undefined);
           return;

@@ -1,10 +1,12 @@
 // The service worker: keeps the app shell (the static export: HTML, JS, CSS, icons, manifest) in a precache so the
-// app opens without a network, and answers page navigations with that shell (routing is in the URL hash).
+// app opens without a network, and answers page navigations with that shell (routing is in the URL hash). When the
+// push watcher wakes it while no page is open, it fetches and decrypts the waiting messages itself, with the keys
+// in IndexedDB, and shows them as notifications (push-wake.ts): on the device, like the page would.
 // Bundled to out/sw.js by scripts/build-sw.mjs, which also injects the precache list into `self.__WB_MANIFEST`.
-// Nothing here sees keys or messages: those live in IndexedDB and are only touched by the page.
 import { clientsClaim } from 'workbox-core';
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute, type PrecacheEntry } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
+import { handleWake } from './push-wake';
 
 // The project compiles against the DOM library only (the worker library conflicts with it), so the parts of the
 // service worker global scope used here are declared by hand.
@@ -14,6 +16,9 @@ interface ExtendableEventLike extends Event {
 interface NotificationEventLike extends ExtendableEventLike {
   readonly notification: Notification;
 }
+interface PushEventLike extends ExtendableEventLike {
+  readonly data: { text(): string } | null;
+}
 interface WindowClientLike {
   readonly url: string;
   focus(): Promise<WindowClientLike>;
@@ -22,6 +27,7 @@ interface WindowClientLike {
 interface ServiceWorkerScope {
   readonly __WB_MANIFEST: Array<PrecacheEntry | string>;
   readonly location: Location;
+  readonly registration: ServiceWorkerRegistration;
   readonly clients: {
     matchAll(options: { type: 'window'; includeUncontrolled: boolean }): Promise<WindowClientLike[]>;
     openWindow(url: string): Promise<WindowClientLike | null>;
@@ -29,6 +35,7 @@ interface ServiceWorkerScope {
   skipWaiting(): Promise<void>;
   addEventListener(type: 'message', listener: (event: ExtendableEventLike & MessageEvent) => void): void;
   addEventListener(type: 'notificationclick', listener: (event: NotificationEventLike) => void): void;
+  addEventListener(type: 'push', listener: (event: PushEventLike) => void): void;
 }
 declare const self: ServiceWorkerScope;
 
@@ -64,10 +71,21 @@ registerRoute(
   },
 );
 
+// ---- push wake-ups ----------------------------------------------------------------------------------------------
+
+self.addEventListener('push', (event) => {
+  event.waitUntil(
+    handleWake(event.data?.text() ?? '', self.registration).catch((e: unknown) => {
+      // Only the failure's kind: nothing about messages reaches a log.
+      console.warn('push: wake-up failed', (e as { code?: unknown } | null)?.code ?? (e as Error | null)?.name);
+    }),
+  );
+});
+
 // ---- notifications ----------------------------------------------------------------------------------------------
 
-// The page's notifications (a new device, a message) carry the screen to open as `data.url` (e.g. '/#/security').
-// A click brings the app's window forward on that screen, or opens one.
+// Notifications (a new device from the page, messages from push-wake.ts) carry the screen to open as `data.url`
+// (e.g. '/#/security'). A click brings the app's window forward on that screen, or opens one.
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const wanted = (event.notification.data as { url?: unknown } | null)?.url;

@@ -1,7 +1,9 @@
 // The stack the Playwright suites drive, in this one process: the sandbox (every Apple service and its admin API) in
 // a temp dir, the real bridge with the sandbox's host map, the built PWA (out/) served by scripts/static-server.mjs
 // with /sandbox-ca.pem, and Debian's chromium. Pages start with the app's settings pointing at this bridge; a
-// headless CeruleanClient can join as another device. Needs `npm run build` first (next build + the service worker).
+// headless CeruleanClient can join as another device. On request also a push watcher on the sandbox's courier and a
+// local Web Push endpoint that verifies and decrypts what it sends (tests/integration/watcher-helpers.ts).
+// Needs `npm run build` first (next build + the service worker).
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,6 +24,7 @@ import type { SmsResult } from '../../sandbox/sms-gateway';
 import { startStaticServer, type RunningStaticServer } from '../../scripts/static-server.mjs';
 import { FAST_TUNING } from '../integration/e2e-helpers';
 import { startTestSandbox, tempDir } from '../integration/sandbox-helpers';
+import type { PushEndpoint, TestWatcher } from '../integration/watcher-helpers';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const OUT_DIR = path.join(ROOT, 'out');
@@ -64,11 +67,20 @@ export interface HeadlessDevice {
   close(): Promise<void>;
 }
 
+/** The push watcher the pages are configured with, and the Web Push endpoint its pushes go to. */
+export interface HarnessWatcher {
+  url: string;
+  test: TestWatcher;
+  endpoint: PushEndpoint;
+}
+
 export interface E2eHarness {
   /** The PWA's origin, e.g. http://127.0.0.1:41234 (no trailing slash). */
   appUrl: string;
   /** The bridge's WebSocket base URL the pages are configured with. */
   bridgeUrl: string;
+  /** The push watcher (HarnessOptions.watcher); throws when the harness runs without one. */
+  watcher(): HarnessWatcher;
   /** The running sandbox and its protocol services (both replaced by restartSandbox). */
   sandbox(): Sandbox;
   services(): ProtocolServices;
@@ -113,12 +125,18 @@ export interface HarnessOptions {
   bridge?: { token?: string };
   /** Run chromium with a window (HEADED=1 in the environment does the same). */
   headed?: boolean;
+  /** Start a push watcher and a local Web Push endpoint; pages get the watcher as their `watcherUrl`. */
+  watcher?: boolean;
 }
 
+/** Where pages look for a watcher when the harness runs none: a port nothing listens on. */
+const NO_WATCHER_URL = 'http://127.0.0.1:9';
+
 /** The settings a fresh page starts with: the sandbox through the harness bridge. */
-function seedSettings(bridgeUrl: string, patch: Partial<AppSettings> = {}): AppSettings {
+function seedSettings(bridgeUrl: string, watcherUrl: string, patch: Partial<AppSettings> = {}): AppSettings {
   return {
     bridgeUrl,
+    watcherUrl,
     mode: 'sandbox',
     sandboxCaUrl: '/sandbox-ca.pem',
     deviceName: 'Cerulean (e2e)',
@@ -164,6 +182,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<E2eHar
     const web: RunningStaticServer = await startStaticServer({ dir: OUT_DIR, caFile });
     closers.push(() => web.close());
 
+    let watcher: HarnessWatcher | undefined;
+    if (options.watcher) {
+      // Loaded only here: the helpers lean on vitest, and bench/app.ts runs this harness without it.
+      const { startPushEndpoint, startTestWatcher } = await import('../integration/watcher-helpers');
+      const endpoint = await startPushEndpoint();
+      closers.push(() => endpoint.close());
+      const test = await startTestWatcher(sandbox, path.join(tmp.dir, 'watcher'));
+      closers.push(() => test.watcher.close());
+      watcher = { url: test.watcher.url, test, endpoint };
+    }
+
     const launchOptions = { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: !(options.headed ?? process.env.HEADED === '1') };
     const browser = await chromium.launch(launchOptions);
     closers.push(() => browser.close());
@@ -185,7 +214,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<E2eHar
           // Init scripts run in every document, about:blank included, which has no storage of its own.
           if (location.origin === origin && localStorage.getItem(key) === null) localStorage.setItem(key, value);
         },
-        [web.url, SETTINGS_KEY, JSON.stringify(seedSettings(bridgeUrl, patch))] as const,
+        [web.url, SETTINGS_KEY, JSON.stringify(seedSettings(bridgeUrl, watcher?.url ?? NO_WATCHER_URL, patch))] as const,
       );
     };
     const prepare = async (context: BrowserContext, settings: Partial<AppSettings> | undefined) => {
@@ -201,6 +230,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<E2eHar
     return {
       appUrl: web.url,
       bridgeUrl,
+      watcher: () => {
+        if (!watcher) throw new Error('the harness runs without a push watcher (startHarness({ watcher: true }))');
+        return watcher;
+      },
       sandbox: () => {
         if (!sandbox) throw new Error('the sandbox is stopped');
         return sandbox;
@@ -305,9 +338,15 @@ async function onboardAppleId(page: Page, admin: SandboxAdmin, account: { appleI
   let relayCode: string | undefined;
   let submittedAt = Date.now();
   // Fills a field the current screen shows and nobody has filled yet (the app may prefill or keep drafts).
+  // The screen may change between the checks (a step finishing): a field that went away is simply not filled now.
   const fill = async (id: string, value: () => Promise<string> | string): Promise<void> => {
     const field = byId(id);
-    if ((await field.isVisible()) && (await field.isEditable()) && (await field.inputValue()) === '') await field.fill(await value());
+    const quick = { timeout: 1000 };
+    try {
+      if ((await field.isVisible()) && (await field.isEditable(quick)) && (await field.inputValue(quick)) === '') await field.fill(await value(), quick);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'TimeoutError')) throw e;
+    }
   };
   while (Date.now() < until) {
     if (await visible('nav-chats')) return;
@@ -324,7 +363,8 @@ async function onboardAppleId(page: Page, admin: SandboxAdmin, account: { appleI
     await fill('onb-relay-code', async () => (relayCode ??= await admin.relayCode('e2e relay')));
     await fill('onb-2fa-code', () => admin.twoFactorCode(account.appleId, { issuedAfter: submittedAt - 1000 }));
     const next = (await visible('onb-submit')) ? 'onb-submit' : (await visible('onb-continue')) ? 'onb-continue' : undefined;
-    if (next && (await byId(next).isEnabled())) {
+    // The button may go between the checks too (the last step finishing): then the loop looks again.
+    if (next && (await byId(next).isEnabled({ timeout: 1000 }).catch(() => false))) {
       const before = await onboardingStep(page);
       submittedAt = Date.now();
       await byId(next).click();

@@ -2,6 +2,7 @@
 import { BackupSettings } from './backup-settings';
 import { ConnectionSettings } from './connection-settings';
 import { MessageSettings } from './message-settings';
+import { PushSettings } from './push-settings';
 import { SignOut } from './sign-out';
 
 export function SettingsPane() {
@@ -16,6 +17,7 @@ export function SettingsPane() {
         <div className="mx-auto flex max-w-2xl flex-col gap-4 p-4">
           <ConnectionSettings />
           <MessageSettings />
+          <PushSettings />
           <BackupSettings />
           <SignOut />
         </div>

@@ -1,5 +1,6 @@
 'use client';
 import { useState } from 'react';
+import { disablePush } from '../../session/push';
 import { useSession } from '../../session/session';
 import { clearDrafts } from '../chats/drafts';
 import { Button } from '../common/button';
@@ -18,6 +19,12 @@ export function SignOut() {
     setBusy(true);
     setError(undefined);
     try {
+      if (session.settings.notifications) {
+        // The watcher holds this device's push credentials: it deletes them now. Unreachable, it deletes them when
+        // its next wake-up bounces off the dropped subscription, so signing out goes on regardless.
+        await disablePush(session.getStore()).catch(() => undefined);
+        await session.updateSettings({ notifications: false });
+      }
       await session.signOut();
       // Drafts are message text too: they go with the history.
       clearDrafts();

@@ -1,6 +1,7 @@
 'use client';
 // The registered app: navigation, status and banners, then the panes. From `md` up the chat list stays on the left
 // and the route's screen fills the right; below `md` one pane shows at a time.
+import { usePushUpkeep } from '../../session/push';
 import { ChatListPane } from '../chats/chat-list';
 import { ConversationPane } from '../chats/conversation';
 import { NewChatPane } from '../chats/new-chat';
@@ -29,7 +30,7 @@ function DetailPane({ route }: { route: Route }) {
       return <SettingsPane />;
     case 'chats':
       return (
-        <div className="flex h-full items-center justify-center p-8 text-sm text-neutral-500 dark:text-neutral-400">
+        <div className="flex h-full items-center justify-center p-8 text-sm text-neutral-600 dark:text-neutral-400">
           Choose a conversation, or start a new one.
         </div>
       );
@@ -38,6 +39,8 @@ function DetailPane({ route }: { route: Route }) {
 
 export function AppShell() {
   const route = useRoute();
+  // With push on, the watcher stays off the courier while this page holds the connection.
+  usePushUpkeep();
   const listOnly = route.name === 'chats';
   return (
     <div className="flex h-dvh flex-col md:flex-row">
@@ -55,7 +58,7 @@ export function AppShell() {
       <MainNav route={route} />
       <div className="flex min-h-0 min-w-0 flex-1 flex-col">
         <header className="flex items-center justify-between gap-3 border-b border-neutral-200 px-4 py-2 dark:border-neutral-800">
-          <span className="text-sm font-semibold text-[#0a84ff]">Cerulean</span>
+          <span className="text-sm font-semibold text-accent-ink">Cerulean</span>
           <ConnectionStatus />
         </header>
         <SessionBanners />
