@@ -190,6 +190,19 @@ describe('two people chat in the PWA', () => {
     await h.screenshot(alice, 'chat-list');
   });
 
+  it('shows both people the same verification code for each other', async () => {
+    const codeFor = async (page: Page, handle: string): Promise<string> => {
+      await page.getByTestId('nav-security').click();
+      await page.getByLabel('Person').selectOption(handle);
+      const code = page.getByTestId('verification-code');
+      await code.waitFor(WAIT);
+      return (await code.innerText()).replace(/\s+/g, '');
+    };
+    const [seenByAlice, seenByBob] = await Promise.all([codeFor(alice, `mailto:${BOB.appleId}`), codeFor(bob, `mailto:${ALICE.appleId}`)]);
+    expect(seenByAlice).toMatch(/^\d{60}$/);
+    expect(seenByBob).toBe(seenByAlice);
+  });
+
   it('keeps history and state across reloads, and opens offline with the stored history', async () => {
     await openChatNamed(bob, /alice/i);
     const before = await messages(bob).allInnerTexts();

@@ -42,7 +42,7 @@ export function ChatListPane() {
         </h2>
         <a
           href={routeHref({ name: 'new-chat' })}
-          className="rounded-full px-3 py-1 text-sm font-medium text-[#0a84ff] hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:text-sky-400 dark:hover:bg-neutral-800"
+          className="rounded-full px-3 py-1 text-sm font-medium text-accent-ink hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent dark:text-sky-400 dark:hover:bg-neutral-800"
         >
           New message
         </a>
@@ -56,9 +56,9 @@ export function ChatListPane() {
           <Spinner label="Loading chats" />
         </div>
       ) : chats.length === 0 ? (
-        <div className="flex flex-col items-center gap-2 p-8 text-center text-sm text-neutral-500 dark:text-neutral-400">
+        <div className="flex flex-col items-center gap-2 p-8 text-center text-sm text-neutral-600 dark:text-neutral-400">
           <p>No conversations yet.</p>
-          <a href={routeHref({ name: 'new-chat' })} className="font-medium text-[#0a84ff] underline dark:text-sky-400">
+          <a href={routeHref({ name: 'new-chat' })} className="font-medium text-accent-ink underline dark:text-sky-400">
             Start one
           </a>
         </div>
@@ -85,7 +85,7 @@ export function ChatListPane() {
                   data-testid="chat-row"
                   data-chat-id={chat.id}
                   aria-current={chat.id === selected ? 'page' : undefined}
-                  className="flex items-center gap-3 border-b border-neutral-100 px-4 py-3 hover:bg-neutral-50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-[#0a84ff] aria-[current=page]:bg-[#0a84ff]/10 dark:border-neutral-900 dark:hover:bg-neutral-900 dark:aria-[current=page]:bg-[#0a84ff]/20"
+                  className="flex items-center gap-3 border-b border-neutral-100 px-4 py-3 hover:bg-neutral-50 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-accent aria-[current=page]:bg-accent/10 dark:border-neutral-900 dark:hover:bg-neutral-900 dark:aria-[current=page]:bg-accent/20"
                 >
                   <Avatar name={title} photo={photo} className="h-12 w-12 text-base" />
                   <span className="flex min-w-0 flex-1 flex-col">
@@ -94,7 +94,7 @@ export function ChatListPane() {
                         {title}
                       </span>
                       {last ? (
-                        <time dateTime={new Date(last.time).toISOString()} className="shrink-0 text-xs text-neutral-500 dark:text-neutral-400">
+                        <time dateTime={new Date(last.time).toISOString()} className="shrink-0 text-xs text-neutral-600 dark:text-neutral-400">
                           {formatListTime(last.time)}
                         </time>
                       ) : null}
@@ -111,7 +111,7 @@ export function ChatListPane() {
                           <span
                             data-testid="chat-row-unread"
                             aria-hidden="true"
-                            className="shrink-0 rounded-full bg-[#0a84ff] px-2 py-0.5 text-xs font-semibold text-white"
+                            className="shrink-0 rounded-full bg-accent px-2 py-0.5 text-xs font-semibold text-white"
                           >
                             {chat.unreadCount}
                           </span>

@@ -103,7 +103,7 @@ export function Composer({ chatId, replyingTo, onCancelReply, onSend, inputRef }
             type="button"
             onClick={onCancelReply}
             aria-label="Cancel reply"
-            className="rounded-full px-2 py-0.5 text-neutral-600 hover:bg-neutral-200 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:text-neutral-300 dark:hover:bg-neutral-800"
+            className="rounded-full px-2 py-0.5 text-neutral-600 hover:bg-neutral-200 focus-visible:outline-2 focus-visible:outline-accent dark:text-neutral-300 dark:hover:bg-neutral-800"
           >
             ✕
           </button>
@@ -136,14 +136,14 @@ export function Composer({ chatId, replyingTo, onCancelReply, onSend, inputRef }
             }
           }}
           onBlur={() => setTypingState(false)}
-          className="max-h-40 min-h-10 flex-1 resize-none rounded-2xl border border-neutral-300 bg-white px-3.5 py-2 text-[15px] leading-snug text-neutral-900 placeholder:text-neutral-400 focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100"
+          className="max-h-40 min-h-10 flex-1 resize-none rounded-2xl border border-neutral-300 bg-white px-3.5 py-2 text-[15px] leading-snug text-neutral-900 placeholder:text-neutral-400 focus:border-accent focus:outline-2 focus:outline-accent/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100"
         />
         <button
           type="submit"
           data-testid="composer-send"
           disabled={text.trim() === ''}
           aria-label="Send"
-          className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-[#0a84ff] text-white focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-[#0a84ff] disabled:opacity-40"
+          className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-accent text-white focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent disabled:opacity-40"
         >
           <svg aria-hidden="true" viewBox="0 0 20 20" className="h-5 w-5" fill="currentColor">
             <path d="M10 3.5a1 1 0 0 1 .7.3l5 5a1 1 0 1 1-1.4 1.4L11 6.9V16a1 1 0 1 1-2 0V6.9l-3.3 3.3a1 1 0 0 1-1.4-1.4l5-5a1 1 0 0 1 .7-.3Z" />

@@ -229,7 +229,7 @@ function Conversation({ chatId }: { chatId: string }) {
     return (
       <section className="flex h-full flex-col items-center justify-center gap-2 p-8 text-center">
         <p>This conversation is not on this device.</p>
-        <a href={routeHref({ name: 'chats' })} className="font-medium text-[#0a84ff] underline dark:text-sky-400">
+        <a href={routeHref({ name: 'chats' })} className="font-medium text-accent-ink underline dark:text-sky-400">
           Back to chats
         </a>
       </section>
@@ -247,7 +247,7 @@ function Conversation({ chatId }: { chatId: string }) {
       <header className="flex items-center gap-3 border-b border-neutral-200 px-3 py-2 dark:border-neutral-800">
         <a
           href={routeHref({ name: 'chats' })}
-          className="rounded-full px-2 py-1 text-[#0a84ff] hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] md:hidden dark:text-sky-400 dark:hover:bg-neutral-800"
+          className="rounded-full px-2 py-1 text-accent-ink hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent md:hidden dark:text-sky-400 dark:hover:bg-neutral-800"
         >
           <span aria-hidden="true">‹ </span>Chats
         </a>
@@ -256,7 +256,7 @@ function Conversation({ chatId }: { chatId: string }) {
           <h2 id={`${infoId}-title`} data-testid="conversation-title" className="truncate font-semibold">
             {title}
           </h2>
-          <p className="truncate text-xs text-neutral-500 dark:text-neutral-400">{subtitle}</p>
+          <p className="truncate text-xs text-neutral-600 dark:text-neutral-400">{subtitle}</p>
         </div>
         <button
           type="button"
@@ -264,7 +264,7 @@ function Conversation({ chatId }: { chatId: string }) {
           aria-expanded={showInfo}
           aria-controls={infoId}
           onClick={() => setShowInfo((s) => !s)}
-          className="rounded-full px-3 py-1 text-sm font-medium text-[#0a84ff] hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:text-sky-400 dark:hover:bg-neutral-800"
+          className="rounded-full px-3 py-1 text-sm font-medium text-accent-ink hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent dark:text-sky-400 dark:hover:bg-neutral-800"
         >
           {chat?.isGroup ? 'Group info' : 'Details'}
         </button>
@@ -273,7 +273,7 @@ function Conversation({ chatId }: { chatId: string }) {
       {actionError ? (
         <div role="alert" className="flex items-start gap-2 bg-red-50 px-4 py-2 text-sm text-red-700 dark:bg-red-950/50 dark:text-red-300">
           <p className="flex-1">{actionError}</p>
-          <button type="button" onClick={() => setActionError(undefined)} className="font-medium underline focus-visible:outline-2 focus-visible:outline-[#0a84ff]">
+          <button type="button" onClick={() => setActionError(undefined)} className="font-medium underline focus-visible:outline-2 focus-visible:outline-accent">
             Dismiss
           </button>
         </div>
@@ -292,7 +292,7 @@ function Conversation({ chatId }: { chatId: string }) {
                     type="button"
                     onClick={loadEarlier}
                     disabled={loadingEarlier}
-                    className="rounded-full px-3 py-1 text-xs font-medium text-[#0a84ff] hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] disabled:opacity-50 dark:text-sky-400 dark:hover:bg-neutral-800"
+                    className="rounded-full px-3 py-1 text-xs font-medium text-accent-ink hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent disabled:opacity-50 dark:text-sky-400 dark:hover:bg-neutral-800"
                   >
                     {loadingEarlier ? 'Loading…' : 'Load earlier messages'}
                   </button>
@@ -303,11 +303,11 @@ function Conversation({ chatId }: { chatId: string }) {
                   {describeFailure(error)}
                 </p>
               ) : null}
-              {timeline.length === 0 ? <p className="p-8 text-center text-sm text-neutral-500 dark:text-neutral-400">No messages yet.</p> : null}
+              {timeline.length === 0 ? <p className="p-8 text-center text-sm text-neutral-600 dark:text-neutral-400">No messages yet.</p> : null}
               <ol aria-label="Messages" className="flex flex-col gap-1">
                 {timeline.map((item) =>
                   item.kind === 'time' ? (
-                    <li key={item.key} className="pb-1 pt-3 text-center text-xs text-neutral-500 dark:text-neutral-400">
+                    <li key={item.key} className="pb-1 pt-3 text-center text-xs text-neutral-600 dark:text-neutral-400">
                       <time dateTime={new Date(item.at).toISOString()}>
                         <span className="font-medium">{formatDay(item.at)}</span> {formatTime(item.at)}
                       </time>
@@ -315,7 +315,7 @@ function Conversation({ chatId }: { chatId: string }) {
                   ) : item.kind === 'key-change' ? (
                     <li key={item.key} data-testid="key-change-notice" className="px-6 py-1 text-center text-xs text-neutral-600 dark:text-neutral-400">
                         {nameFor(item.entry.handle)}’s security code changed.{' '}
-                      <a href={routeHref({ name: 'security' })} className="font-medium text-[#0a84ff] underline dark:text-sky-400">
+                      <a href={routeHref({ name: 'security' })} className="font-medium text-accent-ink underline dark:text-sky-400">
                         Verify
                       </a>
                     </li>
@@ -354,7 +354,7 @@ function Conversation({ chatId }: { chatId: string }) {
               if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
               setNewBelow(false);
             }}
-            className="absolute bottom-3 left-1/2 -translate-x-1/2 rounded-full bg-[#0a84ff] px-4 py-1.5 text-sm font-medium text-white shadow-lg focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-[#0a84ff]"
+            className="absolute bottom-3 left-1/2 -translate-x-1/2 rounded-full bg-accent px-4 py-1.5 text-sm font-medium text-white shadow-lg focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent"
           >
             New messages <span aria-hidden="true">↓</span>
           </button>
@@ -364,7 +364,7 @@ function Conversation({ chatId }: { chatId: string }) {
         {announcement}
       </div>
       {chat && !chat.participants.some((p) => isOwnHandle(own, p)) ? (
-        <p className="border-t border-neutral-200 px-4 py-3 text-center text-sm text-neutral-500 dark:border-neutral-800 dark:text-neutral-400">
+        <p className="border-t border-neutral-200 px-4 py-3 text-center text-sm text-neutral-600 dark:border-neutral-800 dark:text-neutral-400">
           You are no longer in this conversation.
         </p>
       ) : (

@@ -19,7 +19,7 @@ export interface GroupInfoProps {
 }
 
 const inputClass =
-  'min-w-0 flex-1 rounded-lg border border-neutral-300 bg-white px-3 py-1.5 text-sm text-neutral-900 focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100';
+  'min-w-0 flex-1 rounded-lg border border-neutral-300 bg-white px-3 py-1.5 text-sm text-neutral-900 focus:border-accent focus:outline-2 focus:outline-accent/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100';
 
 export function GroupInfo({ id, chat, ownHandles, nameFor }: GroupInfoProps) {
   const client = useClient();
@@ -111,7 +111,7 @@ export function GroupInfo({ id, chat, ownHandles, nameFor }: GroupInfoProps) {
                 <span className="min-w-0 flex-1">
                   <span className="block truncate font-medium">{own ? 'You' : nameFor(handle)}</span>
                   {own || nameFor(handle) !== displayHandle(handle) ? (
-                    <span className="block truncate text-xs text-neutral-500 dark:text-neutral-400">{displayHandle(handle)}</span>
+                    <span className="block truncate text-xs text-neutral-600 dark:text-neutral-400">{displayHandle(handle)}</span>
                   ) : null}
                 </span>
                 {chat.isGroup && !own ? (
@@ -131,7 +131,7 @@ export function GroupInfo({ id, chat, ownHandles, nameFor }: GroupInfoProps) {
           })}
         </ul>
         {chat.isGroup && !canRemove ? (
-          <p className="mt-1 text-xs text-neutral-500 dark:text-neutral-400">A group keeps at least two people besides you; add someone before removing a member.</p>
+          <p className="mt-1 text-xs text-neutral-600 dark:text-neutral-400">A group keeps at least two people besides you; add someone before removing a member.</p>
         ) : null}
       </div>
       {chat.isGroup ? (
@@ -157,14 +157,14 @@ export function GroupInfo({ id, chat, ownHandles, nameFor }: GroupInfoProps) {
       ) : (
         <p className="text-sm text-neutral-600 dark:text-neutral-400">
           To make sure nobody else reads along, compare security codes on the{' '}
-          <a href={routeHref({ name: 'security' })} className="font-medium text-[#0a84ff] underline dark:text-sky-400">
+          <a href={routeHref({ name: 'security' })} className="font-medium text-accent-ink underline dark:text-sky-400">
             Security
           </a>{' '}
           screen.
         </p>
       )}
       <div aria-live="polite" className="text-sm">
-        {busy ? <p className="text-neutral-500 dark:text-neutral-400">Working…</p> : null}
+        {busy ? <p className="text-neutral-600 dark:text-neutral-400">Working…</p> : null}
         {notice ? <p className="text-green-700 dark:text-green-400">{notice}</p> : null}
       </div>
       {error ? (

@@ -18,7 +18,7 @@ export interface MessageActionsProps {
 }
 
 const itemClass =
-  'rounded-md px-3 py-1.5 text-left text-sm hover:bg-neutral-100 focus-visible:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:hover:bg-neutral-800 dark:focus-visible:bg-neutral-800';
+  'rounded-md px-3 py-1.5 text-left text-sm hover:bg-neutral-100 focus-visible:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent dark:hover:bg-neutral-800 dark:focus-visible:bg-neutral-800';
 
 export function MessageActions(props: MessageActionsProps) {
   const [open, setOpen] = useState(false);
@@ -84,7 +84,7 @@ export function MessageActions(props: MessageActionsProps) {
           setUpwards(e.currentTarget.getBoundingClientRect().top > window.innerHeight / 2);
           setOpen((o) => !o);
         }}
-        className="flex h-7 w-7 items-center justify-center rounded-full text-neutral-500 hover:bg-neutral-100 hover:text-neutral-800 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:text-neutral-400 dark:hover:bg-neutral-800 dark:hover:text-neutral-100"
+        className="flex h-7 w-7 items-center justify-center rounded-full text-neutral-600 hover:bg-neutral-100 hover:text-neutral-800 focus-visible:outline-2 focus-visible:outline-accent dark:text-neutral-400 dark:hover:bg-neutral-800 dark:hover:text-neutral-100"
       >
         <svg aria-hidden="true" viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor">
           <circle cx="4" cy="10" r="1.6" />
@@ -114,7 +114,7 @@ export function MessageActions(props: MessageActionsProps) {
                   title={t.label}
                   data-testid={`action-tapback-${t.reaction}`}
                   onClick={run(() => props.onTapback(t.reaction, chosen))}
-                  className={`flex h-8 w-8 items-center justify-center rounded-full text-base hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:hover:bg-neutral-800 ${chosen ? 'bg-[#0a84ff]/20' : ''}`}
+                  className={`flex h-8 w-8 items-center justify-center rounded-full text-base hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent dark:hover:bg-neutral-800 ${chosen ? 'bg-accent/20' : ''}`}
                 >
                   <span aria-hidden="true">{t.emoji}</span>
                 </button>

@@ -27,7 +27,7 @@ function linkify(text: string, fromMe: boolean): ReactNode[] {
   for (const m of text.matchAll(URL_PATTERN)) {
     if (m.index > last) out.push(text.slice(last, m.index));
     out.push(
-      <a key={m.index} href={m[0]} target="_blank" rel="noopener noreferrer" className={`underline ${fromMe ? 'text-white' : 'text-[#0a84ff] dark:text-sky-400'}`}>
+      <a key={m.index} href={m[0]} target="_blank" rel="noopener noreferrer" className={`underline ${fromMe ? 'text-white' : 'text-accent-ink dark:text-sky-400'}`}>
         {m[0]}
       </a>,
     );
@@ -78,7 +78,7 @@ export function MessageItem(props: MessageItemProps) {
       className={`flex flex-col px-3 ${fromMe ? 'items-end' : 'items-start'}`}
     >
       {props.showSender ? (
-        <p className="mb-0.5 ml-3 text-xs text-neutral-500 dark:text-neutral-400">{senderName}</p>
+        <p className="mb-0.5 ml-3 text-xs text-neutral-600 dark:text-neutral-400">{senderName}</p>
       ) : (
         <span className="sr-only">{senderName}: </span>
       )}
@@ -86,7 +86,7 @@ export function MessageItem(props: MessageItemProps) {
         <ReplyQuote origin={origin} known={props.findLoaded(origin.uuid)} fromMe={fromMe} ownHandles={props.ownHandles} nameFor={props.nameFor} onJumpTo={props.onJumpTo} />
       ) : null}
       {m.unsent ? (
-        <p data-testid="message-unsent" className="px-3 py-1 text-sm italic text-neutral-500 dark:text-neutral-400">
+        <p data-testid="message-unsent" className="px-3 py-1 text-sm italic text-neutral-600 dark:text-neutral-400">
           {fromMe ? 'You unsent a message' : `${senderName} unsent a message`}
         </p>
       ) : props.editing ? (
@@ -97,7 +97,7 @@ export function MessageItem(props: MessageItemProps) {
             <p
               data-testid="message-text"
               className={`whitespace-pre-wrap break-words rounded-2xl px-3.5 py-2 text-[15px] leading-snug ${
-                fromMe ? 'rounded-br-md bg-[#0a84ff] text-white' : 'rounded-bl-md bg-neutral-200 text-neutral-900 dark:bg-neutral-800 dark:text-neutral-100'
+                fromMe ? 'rounded-br-md bg-accent text-white' : 'rounded-bl-md bg-neutral-200 text-neutral-900 dark:bg-neutral-800 dark:text-neutral-100'
               } ${m.status === 'failed' ? 'opacity-70' : ''}`}
             >
               {linkify(text, fromMe)}
@@ -117,7 +117,7 @@ export function MessageItem(props: MessageItemProps) {
         </div>
       )}
       {m.edits.length > 0 && !m.unsent ? (
-        <p data-testid="message-edited" className="mx-3 mt-0.5 text-xs text-neutral-500 dark:text-neutral-400">
+        <p data-testid="message-edited" className="mx-3 mt-0.5 text-xs text-neutral-600 dark:text-neutral-400">
           Edited
         </p>
       ) : null}
@@ -125,12 +125,12 @@ export function MessageItem(props: MessageItemProps) {
         <p className="mx-3 mt-0.5 text-xs text-red-600 dark:text-red-400" title={m.error}>
           <span data-testid="message-status">{STATUS_TEXT.failed}</span>
           <span> · Not delivered. </span>
-          <button type="button" onClick={props.onSendAgain} className="font-medium underline focus-visible:outline-2 focus-visible:outline-[#0a84ff]">
+          <button type="button" onClick={props.onSendAgain} className="font-medium underline focus-visible:outline-2 focus-visible:outline-accent">
             Send again
           </button>
         </p>
       ) : fromMe && props.showStatus && !m.unsent ? (
-        <p className="mx-3 mt-0.5 text-xs text-neutral-500 dark:text-neutral-400">
+        <p className="mx-3 mt-0.5 text-xs text-neutral-600 dark:text-neutral-400">
           <span data-testid="message-status">{STATUS_TEXT[m.status]}</span>
           {m.status === 'sending' && props.offline ? <span> · waiting for a connection</span> : null}
         </p>
@@ -160,7 +160,7 @@ function Tapbacks({ message, ownHandles, nameFor }: { message: MessageRecord; ow
           key={g.emoji}
           title={`${g.label} by ${g.who.join(', ')}`}
           className={`flex items-center rounded-full border-2 border-white px-1.5 text-xs leading-5 shadow-sm dark:border-neutral-950 ${
-            g.mine ? 'bg-[#0a84ff] text-white' : 'bg-neutral-200 dark:bg-neutral-700'
+            g.mine ? 'bg-accent text-white' : 'bg-neutral-200 dark:bg-neutral-700'
           }`}
         >
           <span aria-hidden="true">{g.emoji}</span>
@@ -204,7 +204,7 @@ function ReplyQuote(props: {
       disabled={!known}
       onClick={() => props.onJumpTo(origin.uuid)}
       aria-label={`Reply to ${who ?? 'a message'}: ${quoted}`}
-      className={`mb-1 max-w-[min(70vw,28rem)] truncate rounded-xl border-l-4 border-neutral-300 bg-neutral-100 px-3 py-1 text-left text-xs text-neutral-600 focus-visible:outline-2 focus-visible:outline-[#0a84ff] enabled:hover:bg-neutral-200 dark:border-neutral-600 dark:bg-neutral-900 dark:text-neutral-300 dark:enabled:hover:bg-neutral-800 ${
+      className={`mb-1 max-w-[min(70vw,28rem)] truncate rounded-xl border-l-4 border-neutral-300 bg-neutral-100 px-3 py-1 text-left text-xs text-neutral-600 focus-visible:outline-2 focus-visible:outline-accent enabled:hover:bg-neutral-200 dark:border-neutral-600 dark:bg-neutral-900 dark:text-neutral-300 dark:enabled:hover:bg-neutral-800 ${
         props.fromMe ? 'mr-8' : 'ml-0'
       }`}
     >
@@ -244,13 +244,13 @@ function EditForm({ initial, onSave, onCancel }: { initial: string; onSave(text:
             if (changed) onSave(text);
           }
         }}
-        className="w-full resize-none rounded-2xl border-2 border-[#0a84ff] bg-white px-3.5 py-2 text-[15px] text-neutral-900 focus:outline-none dark:bg-neutral-900 dark:text-neutral-100"
+        className="w-full resize-none rounded-2xl border-2 border-accent bg-white px-3.5 py-2 text-[15px] text-neutral-900 focus:outline-none dark:bg-neutral-900 dark:text-neutral-100"
       />
       <div className="flex justify-end gap-2">
-        <button type="button" onClick={onCancel} className="rounded-full px-3 py-1 text-xs font-medium text-neutral-600 hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:text-neutral-300 dark:hover:bg-neutral-800">
+        <button type="button" onClick={onCancel} className="rounded-full px-3 py-1 text-xs font-medium text-neutral-600 hover:bg-neutral-100 focus-visible:outline-2 focus-visible:outline-accent dark:text-neutral-300 dark:hover:bg-neutral-800">
           Cancel
         </button>
-        <button type="submit" data-testid="edit-save" disabled={!changed} className="rounded-full bg-[#0a84ff] px-3 py-1 text-xs font-medium text-white focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-[#0a84ff] disabled:opacity-50">
+        <button type="submit" data-testid="edit-save" disabled={!changed} className="rounded-full bg-accent px-3 py-1 text-xs font-medium text-white focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent disabled:opacity-50">
           Save
         </button>
       </div>

@@ -14,7 +14,7 @@ import { displayHandle, handleId, splitHandles, toHandleUri } from './handles';
 const MAX_SUGGESTIONS = 6;
 
 const inputClass =
-  'w-full rounded-lg border border-neutral-300 bg-white px-3 py-2 text-base text-neutral-900 placeholder:text-neutral-400 focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100';
+  'w-full rounded-lg border border-neutral-300 bg-white px-3 py-2 text-base text-neutral-900 placeholder:text-neutral-400 focus:border-accent focus:outline-2 focus:outline-accent/40 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100';
 
 export function NewChatPane() {
   const client = useClient();
@@ -185,7 +185,7 @@ export function NewChatPane() {
             }}
             className={inputClass}
           />
-          <p id={`${ids}-hint`} className="text-xs text-neutral-500 dark:text-neutral-400">
+          <p id={`${ids}-hint`} className="text-xs text-neutral-600 dark:text-neutral-400">
             E-mail addresses or phone numbers with their country code, separated by commas or spaces.
           </p>
           {shownInvalid.length > 0 ? (
@@ -211,11 +211,11 @@ export function NewChatPane() {
                   e.preventDefault();
                   pick(s.handle);
                 }}
-                className="flex cursor-pointer items-center gap-2 px-3 py-2 text-sm aria-selected:bg-[#0a84ff]/15 hover:bg-neutral-100 dark:hover:bg-neutral-800"
+                className="flex cursor-pointer items-center gap-2 px-3 py-2 text-sm aria-selected:bg-accent/15 hover:bg-neutral-100 dark:hover:bg-neutral-800"
               >
                 <Avatar name={s.name} photo={s.photo} className="h-7 w-7 text-xs" />
                 <span className="font-medium">{s.name}</span>
-                <span className="truncate text-neutral-500 dark:text-neutral-400">{displayHandle(s.handle)}</span>
+                <span className="truncate text-neutral-600 dark:text-neutral-400">{displayHandle(s.handle)}</span>
               </li>
             ))}
           </ul>
@@ -235,10 +235,10 @@ export function NewChatPane() {
                   <span className="min-w-0 flex-1">
                     <span className="block truncate font-medium">{contacts.nameFor(h)}</span>
                     {contacts.nameFor(h) !== displayHandle(h) ? (
-                      <span className="block truncate text-xs text-neutral-500 dark:text-neutral-400">{displayHandle(h)}</span>
+                      <span className="block truncate text-xs text-neutral-600 dark:text-neutral-400">{displayHandle(h)}</span>
                     ) : null}
                   </span>
-                  <span className={`shrink-0 text-xs font-medium ${on ? 'text-[#0a84ff] dark:text-sky-400' : 'text-neutral-500 dark:text-neutral-400'}`}>
+                  <span className={`shrink-0 text-xs font-medium ${on ? 'text-accent-ink dark:text-sky-400' : 'text-neutral-600 dark:text-neutral-400'}`}>
                     {on ? 'iMessage' : 'Not on iMessage'}
                   </span>
                 </li>

@@ -13,7 +13,7 @@ export function TypingIndicator({ names }: { names: string[] }) {
           />
         ))}
       </span>
-      <span className="text-xs text-neutral-500 dark:text-neutral-400">{who}</span>
+      <span className="text-xs text-neutral-600 dark:text-neutral-400">{who}</span>
     </div>
   );
 }

@@ -1,11 +1,11 @@
 export interface SpinnerProps {
-  /** Size and colour classes (default 'h-5 w-5 text-[#0a84ff]'). */
+  /** Size and colour classes (default 'h-5 w-5 text-accent-ink'). */
   className?: string;
   /** Announced to screen readers; '' makes the spinner purely decorative (when the text beside it says it all). */
   label?: string;
 }
 
-export function Spinner({ label = 'Loading', className = 'h-5 w-5 text-[#0a84ff]' }: SpinnerProps) {
+export function Spinner({ label = 'Loading', className = 'h-5 w-5 text-accent-ink' }: SpinnerProps) {
   const svg = (
     <svg
       aria-hidden="true"

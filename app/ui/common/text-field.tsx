@@ -26,11 +26,11 @@ export function TextField({ label, hint, error, id, className = '', ...rest }: T
         id={inputId}
         aria-describedby={describedBy}
         aria-invalid={error ? true : undefined}
-        className="rounded-lg border border-neutral-300 bg-white px-3 py-2 text-base text-neutral-900 placeholder:text-neutral-400 focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 disabled:opacity-60 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100"
+        className="rounded-lg border border-neutral-300 bg-white px-3 py-2 text-base text-neutral-900 placeholder:text-neutral-400 focus:border-accent focus:outline-2 focus:outline-accent/40 disabled:opacity-60 dark:border-neutral-700 dark:bg-neutral-900 dark:text-neutral-100"
         {...rest}
       />
       {hint ? (
-        <p id={hintId} className="text-xs text-neutral-500 dark:text-neutral-400">
+        <p id={hintId} className="text-xs text-neutral-600 dark:text-neutral-400">
           {hint}
         </p>
       ) : null}

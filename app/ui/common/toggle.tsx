@@ -17,7 +17,7 @@ export function Toggle({ label, description, id, className = '', ...rest }: Togg
           {label}
         </label>
         {description ? (
-          <p id={descriptionId} className="text-xs text-neutral-500 dark:text-neutral-400">
+          <p id={descriptionId} className="text-xs text-neutral-600 dark:text-neutral-400">
             {description}
           </p>
         ) : null}
@@ -27,7 +27,7 @@ export function Toggle({ label, description, id, className = '', ...rest }: Togg
         type="checkbox"
         role="switch"
         aria-describedby={descriptionId}
-        className="relative mt-0.5 h-6 w-11 shrink-0 cursor-pointer appearance-none rounded-full bg-neutral-300 transition-colors before:absolute before:top-0.5 before:left-0.5 before:h-5 before:w-5 before:rounded-full before:bg-white before:shadow before:transition-transform checked:bg-[#0a84ff] checked:before:translate-x-5 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-[#0a84ff] disabled:cursor-not-allowed disabled:opacity-50 dark:bg-neutral-700"
+        className="relative mt-0.5 h-6 w-11 shrink-0 cursor-pointer appearance-none rounded-full bg-neutral-300 transition-colors before:absolute before:top-0.5 before:left-0.5 before:h-5 before:w-5 before:rounded-full before:bg-white before:shadow before:transition-transform checked:bg-accent checked:before:translate-x-5 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent disabled:cursor-not-allowed disabled:opacity-50 dark:bg-neutral-700"
         {...rest}
       />
     </div>

@@ -104,7 +104,7 @@ export function ContactForm({ open, contact, photoUrl, onClose, onSave }: Contac
         />
         <div className="flex items-center gap-3">
           {shown ? <img src={shown} alt="" className="h-12 w-12 rounded-full object-cover" /> : null}
-          <label className="cursor-pointer rounded-lg px-3 py-1.5 text-sm font-medium text-[#0a84ff] hover:bg-neutral-100 focus-within:outline-2 focus-within:outline-[#0a84ff] dark:text-sky-400 dark:hover:bg-neutral-800">
+          <label className="cursor-pointer rounded-lg px-3 py-1.5 text-sm font-medium text-accent-ink hover:bg-neutral-100 focus-within:outline-2 focus-within:outline-accent dark:text-sky-400 dark:hover:bg-neutral-800">
             {shown ? 'Change picture' : 'Add picture'}
             <input
               type="file"

@@ -100,7 +100,7 @@ export function ContactsPane() {
         <Button variant="secondary" onClick={() => setEditing({ contact: undefined })}>
           Add contact
         </Button>
-        <label className="inline-flex cursor-pointer items-center rounded-lg bg-neutral-200 px-4 py-2 text-sm font-medium text-neutral-900 hover:bg-neutral-300 focus-within:outline-2 focus-within:outline-offset-2 focus-within:outline-[#0a84ff] dark:bg-neutral-800 dark:text-neutral-100 dark:hover:bg-neutral-700">
+        <label className="inline-flex cursor-pointer items-center rounded-lg bg-neutral-200 px-4 py-2 text-sm font-medium text-neutral-900 hover:bg-neutral-300 focus-within:outline-2 focus-within:outline-offset-2 focus-within:outline-accent dark:bg-neutral-800 dark:text-neutral-100 dark:hover:bg-neutral-700">
           Import vCard file
           <input type="file" data-testid="contacts-import-vcard" accept=".vcf,.vcard,text/vcard,text/x-vcard" className="sr-only" onChange={importFile} disabled={busy} />
         </label>
@@ -135,14 +135,14 @@ export function ContactsPane() {
               value={query}
               onChange={(e) => setQuery(e.target.value)}
               placeholder="Search"
-              className="rounded-lg border border-neutral-300 bg-white px-3 py-2 text-sm focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 dark:border-neutral-700 dark:bg-neutral-900"
+              className="rounded-lg border border-neutral-300 bg-white px-3 py-2 text-sm focus:border-accent focus:outline-2 focus:outline-accent/40 dark:border-neutral-700 dark:bg-neutral-900"
             />
           </div>
         ) : null}
         {directory.contacts === undefined ? (
           <Spinner label="Loading contacts" />
         ) : directory.contacts.length === 0 ? (
-          <p className="py-6 text-center text-sm text-neutral-500 dark:text-neutral-400">No contacts yet.</p>
+          <p className="py-6 text-center text-sm text-neutral-600 dark:text-neutral-400">No contacts yet.</p>
         ) : (
           <ul aria-label="Contacts" className="flex flex-col divide-y divide-neutral-200 rounded-lg border border-neutral-200 dark:divide-neutral-800 dark:border-neutral-800">
             {shown.map((c) => (
@@ -150,7 +150,7 @@ export function ContactsPane() {
                 <Avatar name={c.name} photo={directory.photoOf(c)} />
                 <span className="min-w-0 flex-1">
                   <span className="block truncate font-medium">{c.name}</span>
-                  <span className="block truncate text-xs text-neutral-500 dark:text-neutral-400">{c.handles.map(displayHandle).join(', ')}</span>
+                  <span className="block truncate text-xs text-neutral-600 dark:text-neutral-400">{c.handles.map(displayHandle).join(', ')}</span>
                 </span>
                 <Button variant="ghost" className="!px-2 !py-1" aria-label={`Edit ${c.name}`} onClick={() => setEditing({ contact: c })}>
                   Edit

@@ -67,7 +67,7 @@ export function ConnectionStep({ value, onChange, disabled, modeLocked }: Connec
           data-testid="onb-mode-apple"
         />
         {modeLocked ? (
-          <p className="text-xs text-neutral-500 dark:text-neutral-400">
+          <p className="text-xs text-neutral-600 dark:text-neutral-400">
             This device is registered with this service. To change it, sign out in Settings first.
           </p>
         ) : null}

@@ -103,7 +103,7 @@ export function MethodStep({ value, onChange, mode, defaultRelayUrl, disabled }:
 
       <fieldset className="flex flex-col gap-4 rounded-xl border border-neutral-200 p-4 dark:border-neutral-800" disabled={disabled}>
         <legend className="px-1 text-sm font-medium text-neutral-700 dark:text-neutral-300">Registration relay</legend>
-        <p className="text-xs text-neutral-500 dark:text-neutral-400">
+        <p className="text-xs text-neutral-600 dark:text-neutral-400">
           Registering needs validation data that only Apple hardware can make. A registration relay fetches it from a
           Mac or iPhone you set up as a provider; enter the code that provider shows.
           {mode === 'sandbox' ? ' In the sandbox, create a code on the admin page.' : ''}

@@ -284,8 +284,8 @@ export function Onboarding() {
     <main className="flex min-h-dvh items-start justify-center bg-neutral-50 px-4 py-8 sm:items-center dark:bg-neutral-950">
       <div className="flex w-full max-w-lg flex-col gap-6 rounded-2xl bg-white p-6 shadow-sm sm:p-8 dark:bg-neutral-900/60">
         <header className="flex flex-col gap-1">
-          <p className="text-sm font-semibold tracking-wide text-[#0a84ff]">Cerulean</p>
-          <p className="text-xs text-neutral-500 dark:text-neutral-400">
+          <p className="text-sm font-semibold tracking-wide text-accent-ink">Cerulean</p>
+          <p className="text-xs text-neutral-600 dark:text-neutral-400">
             Step {step.number} of 3
           </p>
           <h1 ref={headingRef} tabIndex={-1} className="text-2xl font-semibold outline-none">

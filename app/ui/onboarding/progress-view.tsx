@@ -24,7 +24,7 @@ export function ProgressView({ kind, phase }: { kind: RequestKind; phase: Regist
                 {state === 'done' ? (
                   <span className="text-green-600 dark:text-green-400">✓</span>
                 ) : state === 'current' ? (
-                  <Spinner label="" className="h-4 w-4 text-[#0a84ff]" />
+                  <Spinner label="" className="h-4 w-4 text-accent-ink" />
                 ) : (
                   <span className="h-1.5 w-1.5 rounded-full bg-current" />
                 )}

@@ -45,7 +45,7 @@ export function SmsStep({ sms, phoneNumber, regResp, onRegResp, mode, disabled, 
         <li>Your carrier answers with a text starting with REG-RESP. Paste that whole answer below.</li>
       </ol>
       <div className="flex flex-col gap-2 rounded-xl bg-neutral-100 p-3 dark:bg-neutral-900">
-        <span className="text-xs font-medium text-neutral-500 dark:text-neutral-400" id="onb-regreq-label">
+        <span className="text-xs font-medium text-neutral-600 dark:text-neutral-400" id="onb-regreq-label">
           Text to send
         </span>
         <output
@@ -59,7 +59,7 @@ export function SmsStep({ sms, phoneNumber, regResp, onRegResp, mode, disabled, 
           {sms.gateway ? (
             <a
               href={smsHref(sms.gateway, sms.text)}
-              className="inline-flex items-center rounded-lg bg-[#0a84ff] px-4 py-2 text-sm font-medium text-white hover:bg-[#0070e0] focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-[#0a84ff]"
+              className="inline-flex items-center rounded-lg bg-accent px-4 py-2 text-sm font-medium text-white hover:bg-[#0070e0] focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent"
               data-testid="onb-sms-link"
             >
               Open in Messages
@@ -70,7 +70,7 @@ export function SmsStep({ sms, phoneNumber, regResp, onRegResp, mode, disabled, 
           </Button>
         </div>
         {mode === 'sandbox' ? (
-          <p className="text-xs text-neutral-500 dark:text-neutral-400">
+          <p className="text-xs text-neutral-600 dark:text-neutral-400">
             Sandbox: “send” the text from the phone number on the admin page (SMS) and paste its reply.
           </p>
         ) : null}

@@ -60,19 +60,19 @@ export function DevicesSection({ headingId }: { headingId: string }) {
           <Spinner label="Loading devices" />
         )
       ) : list.length === 0 ? (
-        <p className="text-sm text-neutral-500 dark:text-neutral-400">No devices seen yet. Check now to look them up.</p>
+        <p className="text-sm text-neutral-600 dark:text-neutral-400">No devices seen yet. Check now to look them up.</p>
       ) : (
         <ul aria-label="Devices" className="flex flex-col divide-y divide-neutral-200 rounded-lg border border-neutral-200 dark:divide-neutral-800 dark:border-neutral-800">
           {list.map((d) => (
             <li key={d.id} data-testid="device-row" data-current={d.current ? 'true' : 'false'} className="flex flex-col gap-0.5 px-3 py-2 text-sm">
               <span className="flex flex-wrap items-center gap-2">
                 <span className="font-medium">{capitalize(deviceLabel(d.deviceName, d.pushToken))}</span>
-                {d.current ? <span className="rounded-full bg-[#0a84ff] px-2 py-0.5 text-xs font-medium text-white">This device</span> : null}
+                {d.current ? <span className="rounded-full bg-accent px-2 py-0.5 text-xs font-medium text-white">This device</span> : null}
                 {!d.present ? (
                   <span className="rounded-full bg-neutral-200 px-2 py-0.5 text-xs text-neutral-700 dark:bg-neutral-800 dark:text-neutral-300">No longer registered</span>
                 ) : null}
               </span>
-              <span className="text-xs text-neutral-500 dark:text-neutral-400">
+              <span className="text-xs text-neutral-600 dark:text-neutral-400">
                 First seen {when(d.firstSeen)} · last seen {when(d.lastSeen)} · {displayHandle(d.handle)}
               </span>
             </li>

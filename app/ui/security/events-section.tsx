@@ -33,14 +33,14 @@ export function EventsSection({ headingId }: { headingId: string }) {
         ) : null}
       </div>
       {log === undefined ? null : log.length === 0 ? (
-        <p className="text-sm text-neutral-500 dark:text-neutral-400">Nothing so far.</p>
+        <p className="text-sm text-neutral-600 dark:text-neutral-400">Nothing so far.</p>
       ) : (
         <ul aria-label="Security events" className="flex flex-col divide-y divide-neutral-200 rounded-lg border border-neutral-200 dark:divide-neutral-800 dark:border-neutral-800">
           {log.map((e) => (
             <li key={e.id} data-testid="security-event" className="flex items-start gap-2 px-3 py-2 text-sm">
               <span className="min-w-0 flex-1">
                 <span className="block">{describeEvent(e, nameFor)}</span>
-                <time dateTime={new Date(e.at).toISOString()} className="block text-xs text-neutral-500 dark:text-neutral-400">
+                <time dateTime={new Date(e.at).toISOString()} className="block text-xs text-neutral-600 dark:text-neutral-400">
                   {when(e.at)}
                 </time>
               </span>

@@ -96,14 +96,14 @@ export function SecurityAlerts() {
       <div className="flex shrink-0 gap-2">
         <a
           href={routeHref({ name: 'security' })}
-          className="rounded-lg px-3 py-1.5 font-medium underline hover:bg-amber-100 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:hover:bg-amber-900"
+          className="rounded-lg px-3 py-1.5 font-medium underline hover:bg-amber-100 focus-visible:outline-2 focus-visible:outline-accent dark:hover:bg-amber-900"
         >
           Review devices
         </a>
         <button
           type="button"
           onClick={dismiss}
-          className="rounded-lg bg-amber-200 px-3 py-1.5 font-medium hover:bg-amber-300 focus-visible:outline-2 focus-visible:outline-[#0a84ff] dark:bg-amber-800 dark:hover:bg-amber-700"
+          className="rounded-lg bg-amber-200 px-3 py-1.5 font-medium hover:bg-amber-300 focus-visible:outline-2 focus-visible:outline-accent dark:bg-amber-800 dark:hover:bg-amber-700"
         >
           Dismiss
         </button>

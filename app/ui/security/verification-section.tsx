@@ -86,7 +86,7 @@ export function VerificationSection({ headingId }: { headingId: string }) {
           id={selectId}
           value={handle}
           onChange={(e) => setHandle(e.target.value)}
-          className="max-w-md rounded-lg border border-neutral-300 bg-white px-3 py-2 text-sm focus:border-[#0a84ff] focus:outline-2 focus:outline-[#0a84ff]/40 dark:border-neutral-700 dark:bg-neutral-900"
+          className="max-w-md rounded-lg border border-neutral-300 bg-white px-3 py-2 text-sm focus:border-accent focus:outline-2 focus:outline-accent/40 dark:border-neutral-700 dark:bg-neutral-900"
         >
           <option value="">Choose someone…</option>
           {people.map((p) => (

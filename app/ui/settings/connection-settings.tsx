@@ -66,23 +66,23 @@ export function ConnectionSettings() {
           <Button type="submit" disabled={state === 'saving' || !changed} data-testid="settings-save">
             {state === 'saving' ? 'Saving…' : 'Save'}
           </Button>
-          <span aria-live="polite" className="text-sm text-neutral-500 dark:text-neutral-400">
+          <span aria-live="polite" className="text-sm text-neutral-600 dark:text-neutral-400">
             {state === 'saved' ? 'Saved. Reconnecting through the new bridge.' : ''}
           </span>
         </div>
       </form>
       <div className="flex flex-col gap-1 border-t border-neutral-200 pt-4 text-sm dark:border-neutral-800">
         <p>
-          <span className="text-neutral-500 dark:text-neutral-400">Service: </span>
+          <span className="text-neutral-600 dark:text-neutral-400">Service: </span>
           <span className="font-medium" data-testid="settings-service">
             {settings.mode === 'sandbox' ? 'Local sandbox' : 'Apple iMessage'}
           </span>
         </p>
         <p>
-          <span className="text-neutral-500 dark:text-neutral-400">This device: </span>
+          <span className="text-neutral-600 dark:text-neutral-400">This device: </span>
           <span className="font-medium">{settings.deviceName}</span>
         </p>
-        <p className="text-xs text-neutral-500 dark:text-neutral-400">
+        <p className="text-xs text-neutral-600 dark:text-neutral-400">
           Changing the service requires signing out (below): this device’s keys and history are deleted and you set
           Cerulean up again for the other service.
         </p>

@@ -14,8 +14,8 @@ import { AppShell } from './app-shell';
 function Loading() {
   return (
     <main className="flex min-h-dvh flex-col items-center justify-center gap-3">
-      <Spinner label="Opening Cerulean" className="h-8 w-8 text-[#0a84ff]" />
-      <p aria-hidden="true" className="text-sm text-neutral-500 dark:text-neutral-400">
+      <Spinner label="Opening Cerulean" className="h-8 w-8 text-accent-ink" />
+      <p aria-hidden="true" className="text-sm text-neutral-600 dark:text-neutral-400">
         Opening Cerulean…
       </p>
     </main>

@@ -93,7 +93,7 @@ export function MainNav({ route }: { route: Route }) {
                 href={routeHref(item.route)}
                 data-testid={item.testId}
                 aria-current={active ? 'page' : undefined}
-                className="flex flex-col items-center gap-0.5 px-2 py-2 text-[11px] font-medium text-neutral-500 hover:text-neutral-900 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-[#0a84ff] aria-[current=page]:text-[#0a84ff] md:w-20 md:py-3 dark:text-neutral-400 dark:hover:text-neutral-100 dark:aria-[current=page]:text-sky-400"
+                className="flex flex-col items-center gap-0.5 px-2 py-2 text-[11px] font-medium text-neutral-600 hover:text-neutral-900 focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-accent aria-[current=page]:text-accent-ink md:w-20 md:py-3 dark:text-neutral-400 dark:hover:text-neutral-100 dark:aria-[current=page]:text-sky-400"
               >
                 {item.icon}
                 <span>{item.label}</span>
