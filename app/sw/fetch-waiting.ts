@@ -28,11 +28,6 @@ export interface FetchOptions {
 const IDLE_MS = 1_500;
 const CAP_MS = 20_000;
 const POLL_MS = 200;
-/**
- * The client keeps each received notification in kv under this prefix until it is processed to the end (stored,
- * delivery receipt sent) — lib/client/inbox.ts. While any is left, the session is not idle.
- */
-const INBOX_PREFIX = 'inbox/';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,8 +65,7 @@ export async function fetchWaitingMessages(store: ClientStore, config: PushConfi
     while (Date.now() < until && !options.signal?.aborted) {
       await sleep(POLL_MS);
       if (client.connectionState !== 'connected' || Date.now() - lastActivity < idleMs) continue;
-      const pending = (await store.kv.keys()).some((k) => k.startsWith(INBOX_PREFIX));
-      if (!pending) break;
+      if (!client.processingInbound) break;
     }
   } finally {
     for (const off of offs) off();

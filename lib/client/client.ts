@@ -243,6 +243,14 @@ export class CeruleanClient {
     return this.renewing;
   }
 
+  /**
+   * Whether received notifications are still being processed: a short session (the service worker after a wake-up)
+   * waits for this to turn false before it closes.
+   */
+  get processingInbound(): boolean {
+    return this.inbox.pending > 0;
+  }
+
   /** Stops everything (a send in progress goes again next time); the store stays open for its owner. */
   async close(): Promise<void> {
     if (this.closed) return;

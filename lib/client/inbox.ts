@@ -86,6 +86,11 @@ export class Inbox {
     this.kick();
   }
 
+  /** Received notifications not yet processed to the end (the one being processed stays at the head until done). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
   /** Tries a notification that failed again now instead of after its back-off (the connection is back). */
   retryNow(): void {
     if (this.timer === undefined) return;
