@@ -9,6 +9,7 @@ import { startHarness, type E2eHarness, type HeadlessDevice } from './harness';
 const ALICE = { appleId: 'alice@example.com', password: 'alice-password' };
 const BOB = { appleId: 'bob@example.com', password: 'bob-password' };
 const CAROL = { appleId: 'carol@example.com', password: 'carol-password' };
+const DAVE = { appleId: 'dave@example.com', password: 'dave-password' };
 const WAIT = { timeout: 30_000 };
 
 /** Registers a headless device on an Apple ID account (password, then the 2FA code from the admin API). */
@@ -66,10 +67,11 @@ describe('two people chat in the PWA', () => {
   let bob: Page;
   let alice2: HeadlessDevice;
   let carol: HeadlessDevice;
+  let dave: HeadlessDevice;
 
   beforeAll(async () => {
     h = await startHarness();
-    for (const a of [ALICE, BOB, CAROL]) await h.admin.createAccount(a.appleId, a.password, { twoFactor: true });
+    for (const a of [ALICE, BOB, CAROL, DAVE]) await h.admin.createAccount(a.appleId, a.password, { twoFactor: true });
     aliceCtx = await h.newContext();
     bobCtx = await h.newContext();
     await aliceCtx.grantPermissions(['notifications'], { origin: h.appUrl });
@@ -78,6 +80,8 @@ describe('two people chat in the PWA', () => {
     await Promise.all([h.onboardAppleId(alice, ALICE), h.onboardAppleId(bob, BOB)]);
     carol = await h.headlessDevice('carol');
     await registerHeadless(h, carol, CAROL);
+    dave = await h.headlessDevice('dave');
+    await registerHeadless(h, dave, DAVE);
   });
   afterAll(async () => {
     await h?.stop();
@@ -188,6 +192,42 @@ describe('two people chat in the PWA', () => {
     await alice.getByTestId('nav-chats').click();
     await expect.poll(() => alice.getByTestId('chat-row').count(), WAIT).toBe(2);
     await h.screenshot(alice, 'chat-list');
+  });
+
+  it('adds and removes group members from the group info', async () => {
+    /** The group as a headless member's client stores it, and whether a message with `text` reached it. */
+    const groupOf = async (d: HeadlessDevice, text: string) => {
+      for (const chat of await d.client.chats()) {
+        if (chat.name !== 'Weekend plans') continue;
+        const got = (await d.client.messages(chat.id)).some((m) => m.text === text);
+        return { participants: chat.participants, got };
+      }
+      return undefined;
+    };
+    /** Opens or closes the group info panel (the header button toggles it). */
+    const groupInfo = async (open: boolean) => {
+      const button = alice.getByTestId('group-info');
+      if ((await button.getAttribute('aria-expanded')) !== String(open)) await button.click();
+    };
+    await openChatNamed(alice, 'Weekend plans');
+    await groupInfo(true);
+    await alice.getByTestId('group-add-input').fill(DAVE.appleId);
+    await alice.getByTestId('group-add-save').click();
+    await alice.locator(`[data-testid="group-member"][data-handle="mailto:${DAVE.appleId}"]`).waitFor(WAIT);
+    await groupInfo(false);
+    await send(alice, 'Welcome, Dave');
+    await expect.poll(async () => (await groupOf(dave, 'Welcome, Dave'))?.got, WAIT).toBe(true);
+    expect((await groupOf(dave, 'Welcome, Dave'))?.participants).toHaveLength(4);
+
+    await groupInfo(true);
+    const carolRow = alice.locator(`[data-testid="group-member"][data-handle="mailto:${CAROL.appleId}"]`);
+    await carolRow.getByTestId('group-member-remove').click();
+    await carolRow.waitFor({ state: 'detached', ...WAIT });
+    await groupInfo(false);
+    await expect.poll(async () => (await groupOf(carol, 'Welcome, Dave'))?.participants.includes(`mailto:${CAROL.appleId}`), WAIT).toBe(false);
+    await send(alice, 'Without Carol');
+    await expect.poll(async () => (await groupOf(dave, 'Without Carol'))?.got, WAIT).toBe(true);
+    expect((await groupOf(carol, 'Without Carol'))?.got).toBe(false);
   });
 
   it('shows both people the same verification code for each other', async () => {
