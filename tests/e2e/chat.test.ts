@@ -214,7 +214,10 @@ describe('two people chat in the PWA', () => {
     await alice.getByTestId('group-add-input').fill(DAVE.appleId);
     await alice.getByTestId('group-add-save').click();
     await alice.locator(`[data-testid="group-member"][data-handle="mailto:${DAVE.appleId}"]`).waitFor(WAIT);
-    await groupInfo(false);
+    // Escape closes the panel and puts focus back on its button.
+    await alice.getByTestId('group-add-input').press('Escape');
+    await expect.poll(() => alice.getByTestId('group-info').getAttribute('aria-expanded')).toBe('false');
+    expect(await alice.getByTestId('group-info').evaluate((e) => e === document.activeElement)).toBe(true);
     await send(alice, 'Welcome, Dave');
     await expect.poll(async () => (await groupOf(dave, 'Welcome, Dave'))?.got, WAIT).toBe(true);
     expect((await groupOf(dave, 'Welcome, Dave'))?.participants).toHaveLength(4);
@@ -245,6 +248,7 @@ describe('two people chat in the PWA', () => {
 
   it('keeps history and state across reloads, and opens offline with the stored history', async () => {
     await openChatNamed(bob, /alice/i);
+    await messageWithText(bob, 'A message without a typo').waitFor(WAIT);
     const before = await messages(bob).allInnerTexts();
     expect(before.length).toBeGreaterThanOrEqual(3);
     await Promise.all([alice.reload(), bob.reload()]);

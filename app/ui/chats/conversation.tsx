@@ -59,6 +59,7 @@ function Conversation({ chatId }: { chatId: string }) {
   const infoId = useId();
   const scrollRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
+  const infoButtonRef = useRef<HTMLButtonElement>(null);
 
   // ---- read state: mark read while the page is visible. Every re-read of the chat (a new message arrived, a
   // mark finished) checks again, so a message that came in while a mark was under way is not left unread.
@@ -260,6 +261,7 @@ function Conversation({ chatId }: { chatId: string }) {
         </div>
         <button
           type="button"
+          ref={infoButtonRef}
           data-testid="group-info"
           aria-expanded={showInfo}
           aria-controls={infoId}
@@ -269,7 +271,19 @@ function Conversation({ chatId }: { chatId: string }) {
           {chat?.isGroup ? 'Group info' : 'Details'}
         </button>
       </header>
-      {showInfo && chat ? <GroupInfo id={infoId} chat={chat} ownHandles={own} nameFor={nameFor} /> : null}
+      {showInfo && chat ? (
+        // Escape closes the panel, like a menu, and hands focus back to the button that opened it.
+        <div
+          onKeyDown={(e) => {
+            if (e.key !== 'Escape') return;
+            e.stopPropagation();
+            setShowInfo(false);
+            infoButtonRef.current?.focus();
+          }}
+        >
+          <GroupInfo id={infoId} chat={chat} ownHandles={own} nameFor={nameFor} />
+        </div>
+      ) : null}
       {actionError ? (
         <div role="alert" className="flex items-start gap-2 bg-red-50 px-4 py-2 text-sm text-red-700 dark:bg-red-950/50 dark:text-red-300">
           <p className="flex-1">{actionError}</p>
