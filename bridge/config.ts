@@ -5,6 +5,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { APPLE_DEFAULT_ALLOW, Allowlist, parseAllowRule } from './allowlist';
+import { configFields, type ConfigFields } from './config-fields';
 import { BridgeConfigError } from './errors';
 import { HostMap, readHostMapFile } from './host-map';
 import { LOG_LEVELS, type LogLevel, type LogSink, stdoutSink } from './log';
@@ -113,42 +114,10 @@ export const defaultResolver: Resolver = async (host) => {
 
 export const defaultConnector: Connector = ({ address, port, family }) => connect({ host: address, port, family });
 
-function fail(name: string, want: string, got: unknown): never {
-  throw new BridgeConfigError('bad-config', `${name}: expected ${want}, got ${JSON.stringify(got)}`);
-}
-
-function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    fail(name, `an integer in ${min}…${max}`, value);
-  }
-  return value;
-}
-
-function bool(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') fail(name, 'true or false', value);
-  return value;
-}
-
-function fn<T>(name: string, value: unknown, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'function') fail(name, 'a function', typeof value);
-  return value as T;
-}
-
-function stringList(name: string, value: unknown): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) fail(name, 'an array of strings', value);
-  return value as string[];
-}
-
-function stringRecord(name: string, value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(name, 'an object', value);
-  for (const v of Object.values(value)) if (typeof v !== 'string') fail(name, 'string values', v);
-  return value as Record<string, string>;
-}
+const fields = configFields((message) => new BridgeConfigError('bad-config', message));
+// Annotated, so that TypeScript narrows after a call to it.
+const fail: ConfigFields['fail'] = fields.fail;
+const { int, bool, fn, stringList, stringRecord } = fields;
 
 /** Checks options and fills defaults; reads hostMapFile. Throws BridgeConfigError. */
 export function resolveConfig(options: BridgeOptions): BridgeConfig {
@@ -165,7 +134,7 @@ export function resolveConfig(options: BridgeOptions): BridgeConfig {
 
   const rules = [
     ...(bool('allowAppleDefaults', o.allowAppleDefaults, DEFAULTS.allowAppleDefaults) ? APPLE_DEFAULT_ALLOW : []),
-    ...stringList('allow', o.allow),
+    ...(stringList('allow', o.allow) ?? []),
   ].map(parseAllowRule);
   if (o.hostMapFile !== undefined && typeof o.hostMapFile !== 'string') fail('hostMapFile', 'a path', o.hostMapFile);
   const mapEntries = {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { APPLE_DEFAULT_ALLOW, Allowlist, parseAllowRule } from '../allowlist';
 import { type Connector, defaultConnector, defaultResolver, type Resolver } from '../config';
+import { configFields, type ConfigFields } from '../config-fields';
 import { HostMap, readHostMapFile } from '../host-map';
 import { LOG_LEVELS, type LogLevel, type LogSink, stdoutSink } from '../log';
 import { WatcherConfigError } from './errors';
@@ -132,48 +133,10 @@ export const WATCHER_DEFAULTS = {
   logLevel: 'info' as LogLevel,
 };
 
-function fail(name: string, want: string, got: unknown): never {
-  throw new WatcherConfigError('bad-config', `${name}: expected ${want}, got ${JSON.stringify(got)}`);
-}
-
-function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    fail(name, `an integer in ${min}…${max}`, value);
-  }
-  return value;
-}
-
-function bool(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') fail(name, 'true or false', value);
-  return value;
-}
-
-function str(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') fail(name, 'a non-empty string', value);
-  return value;
-}
-
-function stringList(name: string, value: unknown): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) fail(name, 'an array of strings', value);
-  return value as string[];
-}
-
-function stringRecord(name: string, value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(name, 'an object', value);
-  for (const v of Object.values(value)) if (typeof v !== 'string') fail(name, 'string values', v);
-  return value as Record<string, string>;
-}
-
-function fn<T>(name: string, value: unknown, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'function') fail(name, 'a function', typeof value);
-  return value as T;
-}
+const fields = configFields((message) => new WatcherConfigError('bad-config', message));
+// Annotated, so that TypeScript narrows after a call to it.
+const fail: ConfigFields['fail'] = fields.fail;
+const { int, bool, str, stringList, stringRecord, fn } = fields;
 
 /** `i/n` with 0 ≤ i < n. */
 export function parseShard(text: string): { index: number; count: number } {
