@@ -5,58 +5,19 @@
 import type { BrowserContext, Locator, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type E2eHarness, type HeadlessDevice } from './harness';
+import { messageWithText, openChat, registerHeadless, send, startChat, WAIT } from './onboarding-helpers';
 
 const ALICE = { appleId: 'alice@example.com', password: 'alice-password' };
 const BOB = { appleId: 'bob@example.com', password: 'bob-password' };
 const CAROL = { appleId: 'carol@example.com', password: 'carol-password' };
 const DAVE = { appleId: 'dave@example.com', password: 'dave-password' };
-const WAIT = { timeout: 30_000 };
-
-/** Registers a headless device on an Apple ID account (password, then the 2FA code from the admin API). */
-async function registerHeadless(h: E2eHarness, device: HeadlessDevice, account: { appleId: string; password: string }): Promise<void> {
-  const since = Date.now();
-  const first = await device.client.register({ appleId: { username: account.appleId, password: account.password } });
-  expect(first.status).toBe('second-factor-required');
-  const code = await h.admin.twoFactorCode(account.appleId, { issuedAfter: since - 1000 });
-  const done = await device.client.register({ appleId: { username: account.appleId, password: account.password, code } });
-  expect(done.status).toBe('registered');
-}
 
 const messages = (page: Page) => page.getByTestId('message');
-const messageWithText = (page: Page, text: string) => messages(page).filter({ has: page.getByTestId('message-text').filter({ hasText: text }) });
-
-async function openChatNamed(page: Page, name: string | RegExp): Promise<void> {
-  await page.getByTestId('nav-chats').click();
-  const row = page.getByTestId('chat-row').filter({ has: page.getByTestId('chat-row-name').filter({ hasText: name }) });
-  await row.first().click(WAIT);
-  await page.getByTestId('composer-input').waitFor(WAIT);
-}
-
-async function send(page: Page, text: string): Promise<Locator> {
-  await page.getByTestId('composer-input').fill(text);
-  await page.getByTestId('composer-send').click();
-  const bubble = messageWithText(page, text).last();
-  await bubble.waitFor(WAIT);
-  return bubble;
-}
 
 async function messageAction(page: Page, bubble: Locator, action: string): Promise<void> {
   await bubble.hover();
   await bubble.getByTestId('message-actions').click();
   await page.getByTestId(action).click();
-}
-
-async function startChat(page: Page, handles: string[], groupName?: string): Promise<void> {
-  await page.getByTestId('nav-new').click();
-  await page.getByTestId('new-chat-handles').fill(handles.join(', '));
-  await page.getByTestId('new-chat-lookup').click();
-  const rows = page.getByTestId('new-chat-reachable');
-  await expect.poll(() => rows.count(), WAIT).toBe(handles.length);
-  for (const text of await rows.allInnerTexts()) expect(text).toMatch(/iMessage/);
-  for (const text of await rows.allInnerTexts()) expect(text).not.toMatch(/Not on iMessage/);
-  if (groupName) await page.getByTestId('new-chat-group-name').fill(groupName);
-  await page.getByTestId('new-chat-start').click();
-  await page.getByTestId('composer-input').waitFor(WAIT);
 }
 
 describe('two people chat in the PWA', () => {
@@ -175,7 +136,7 @@ describe('two people chat in the PWA', () => {
   it('creates a group that every member receives', async () => {
     await startChat(alice, [BOB.appleId, CAROL.appleId], 'Weekend plans');
     await send(alice, 'Group hello from Alice');
-    await openChatNamed(bob, 'Weekend plans');
+    await openChat(bob, 'Weekend plans');
     await messageWithText(bob, 'Group hello from Alice').waitFor(WAIT);
     expect(await bob.getByTestId('conversation-title').innerText()).toContain('Weekend plans');
     await expect
@@ -209,7 +170,7 @@ describe('two people chat in the PWA', () => {
       const button = alice.getByTestId('group-info');
       if ((await button.getAttribute('aria-expanded')) !== String(open)) await button.click();
     };
-    await openChatNamed(alice, 'Weekend plans');
+    await openChat(alice, 'Weekend plans');
     await groupInfo(true);
     await alice.getByTestId('group-add-input').fill(DAVE.appleId);
     await alice.getByTestId('group-add-save').click();
@@ -247,14 +208,14 @@ describe('two people chat in the PWA', () => {
   });
 
   it('keeps history and state across reloads, and opens offline with the stored history', async () => {
-    await openChatNamed(bob, /alice/i);
+    await openChat(bob, /alice/i);
     await messageWithText(bob, 'A message without a typo').waitFor(WAIT);
     const before = await messages(bob).allInnerTexts();
     expect(before.length).toBeGreaterThanOrEqual(3);
     await Promise.all([alice.reload(), bob.reload()]);
     await bob.getByTestId('composer-input').waitFor(WAIT);
     await expect.poll(() => messages(bob).allInnerTexts(), WAIT).toEqual(before);
-    await openChatNamed(alice, /bob/i);
+    await openChat(alice, /bob/i);
     const first = messageWithText(alice, 'Hello Bob, this is Alice');
     await expect.poll(() => first.getAttribute('data-status'), WAIT).toBe('read');
     await first.getByTestId('message-tapbacks').waitFor(WAIT);
@@ -264,7 +225,7 @@ describe('two people chat in the PWA', () => {
     await aliceCtx.setOffline(true);
     try {
       await alice.reload();
-      await openChatNamed(alice, /bob/i);
+      await openChat(alice, /bob/i);
       await messageWithText(alice, 'Hello Bob, this is Alice').waitFor(WAIT);
       await messageWithText(alice, 'A message without a typo').waitFor(WAIT);
     } finally {

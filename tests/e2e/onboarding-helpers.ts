@@ -144,8 +144,8 @@ export function localStorageKeys(page: Page): Promise<string[]> {
 export const messageWithText = (page: Page, text: string): Locator =>
   page.getByTestId('message').filter({ has: page.getByTestId('message-text').filter({ hasText: text }) });
 
-/** New chat with these handles (each must be reachable), then the conversation's composer. */
-export async function startChat(page: Page, handles: string[]): Promise<void> {
+/** New chat with these handles (each must be reachable; a group when `groupName`), then the conversation's composer. */
+export async function startChat(page: Page, handles: string[], groupName?: string): Promise<void> {
   await page.getByTestId('nav-new').click();
   await page.getByTestId('new-chat-handles').fill(handles.join(', '));
   await page.getByTestId('new-chat-lookup').click();
@@ -158,6 +158,7 @@ export async function startChat(page: Page, handles: string[]): Promise<void> {
     await page.waitForTimeout(100);
     texts = await rows.allInnerTexts();
   }
+  if (groupName) await page.getByTestId('new-chat-group-name').fill(groupName);
   await page.getByTestId('new-chat-start').click();
   await page.getByTestId('composer-input').waitFor(WAIT);
 }
