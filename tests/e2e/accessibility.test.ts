@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { BrowserContext, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type E2eHarness, type HeadlessDevice } from './harness';
+import { onboardAppleId } from './onboarding-helpers';
 
 const DANA = { appleId: 'dana@example.com', password: 'dana-password' };
 const EVAN = { appleId: 'evan@example.com', password: 'evan-password' };
@@ -57,7 +58,7 @@ describe('accessibility and layout', () => {
     const context = await h.newContext(options);
     const page = await h.newPage(context);
     expect(await violations(page), 'onboarding').toEqual([]);
-    await h.onboardAppleId(page, DANA);
+    await onboardAppleId(h, page, DANA);
     return { context, page };
   }
 

@@ -5,7 +5,7 @@
 import type { BrowserContext, Locator, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type E2eHarness, type HeadlessDevice } from './harness';
-import { messageWithText, openChat, registerHeadless, send, startChat, WAIT } from './onboarding-helpers';
+import { messageWithText, onboardAppleId, openChat, registerHeadless, send, startChat, WAIT } from './onboarding-helpers';
 
 const ALICE = { appleId: 'alice@example.com', password: 'alice-password' };
 const BOB = { appleId: 'bob@example.com', password: 'bob-password' };
@@ -38,7 +38,7 @@ describe('two people chat in the PWA', () => {
     await aliceCtx.grantPermissions(['notifications'], { origin: h.appUrl });
     [alice, bob] = await Promise.all([h.newPage(aliceCtx), h.newPage(bobCtx)]);
     await h.screenshot(alice, 'onboarding');
-    await Promise.all([h.onboardAppleId(alice, ALICE), h.onboardAppleId(bob, BOB)]);
+    await Promise.all([onboardAppleId(h, alice, ALICE), onboardAppleId(h, bob, BOB)]);
     carol = await h.headlessDevice('carol');
     await registerHeadless(h, carol, CAROL);
     dave = await h.headlessDevice('dave');

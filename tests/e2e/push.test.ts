@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWake } from '../../lib/push/wake';
 import { waitForState, type TestSubscription } from '../integration/watcher-helpers';
 import { startHarness, type E2eHarness, type HarnessWatcher, type HeadlessDevice } from './harness';
+import { onboardAppleId } from './onboarding-helpers';
 
 const ALICE = { appleId: 'alice@example.com', password: 'alice-password' };
 const BOB = { appleId: 'bob@example.com', password: 'bob-password' };
@@ -127,7 +128,7 @@ describe('push wake-ups in the PWA', () => {
       const done = await bob.client.register({ appleId: { username: BOB.appleId, password: BOB.password } });
       expect(done.status).toBe('registered');
     };
-    await Promise.all([h.onboardAppleId(page, ALICE), registerBob()]);
+    await Promise.all([onboardAppleId(h, page, ALICE), registerBob()]);
     chatId = (await bob.client.chatWith(`mailto:${ALICE.appleId}`)).id;
   });
   afterAll(async () => {
